@@ -1,0 +1,3 @@
+from scratchdet.cli import app
+
+app(prog_name="scratchdet")

@@ -1,0 +1,38 @@
+"""The ``scratchdet`` command line. Commands live in ``scratchdet.commands.*`` and stay thin.
+
+Each command module exposes ``register(app)``; heavy imports (torch, ...) happen inside
+the command functions so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from scratchdet import __version__
+from scratchdet.commands import data as data_commands
+
+app = typer.Typer(
+    name="scratchdet",
+    help="Scratch detection for painted parts: data tools, training, evaluation, prediction.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"scratchdet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """scratchdet command line."""
+
+
+# One line per command module; each adds its commands or sub-apps.
+data_commands.register(app)

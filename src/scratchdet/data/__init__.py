@@ -1,0 +1,1 @@
+"""Dataset layer: COCO records, validation, conversion, statistics and splits."""

@@ -1,0 +1,26 @@
+"""Shared fixtures. The real sample is found through $SCRATCHDET_SAMPLE (see README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scratchdet.settings import SAMPLE_ENV, sample_dir
+
+
+@pytest.fixture(scope="session")
+def sample() -> Path:
+    """The scratch sample folder; tests that need it are skipped with a reason when absent.
+
+    In CI ``.ci/run`` sets $SCRATCHDET_SAMPLE, and ``SCRATCHDET_REQUIRE_SAMPLE=1`` turns a
+    missing sample into a failure instead of a skip.
+    """
+    import os
+
+    path = sample_dir()
+    if not (path / "annotations" / "train.json").is_file():
+        if os.environ.get("SCRATCHDET_REQUIRE_SAMPLE") == "1":
+            pytest.fail(f"sample not found at {path} (set ${SAMPLE_ENV})")
+        pytest.skip(f"sample not found at {path}; set ${SAMPLE_ENV}")
+    return path
