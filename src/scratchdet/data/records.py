@@ -8,13 +8,20 @@ Image attributes are strings: ``colour`` (from the file-name prefix by default) 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 DEFAULT_COLOURS: tuple[str, ...] = ("white", "red")
 UNKNOWN = "unknown"
+
+#: A function giving the colour of a photo from its file name (see ``colour_of`` below).
+ColourFn = Callable[[str], str]
+
+
+class DatasetError(ValueError):
+    """A COCO file that cannot be read into records; the message names the file and record."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Dataset:
     categories: dict[int, str]
     source: Path | None = None
     missing: tuple[str, ...] = ()  # file names listed in the json but absent from disk
+    image_dir: Path | None = None  # the folder searched for photos, if any
 
     def __len__(self) -> int:
         return len(self.images)
@@ -67,6 +75,21 @@ class Dataset:
     @property
     def num_boxes(self) -> int:
         return sum(len(r.boxes) for r in self.images)
+
+    @property
+    def present(self) -> tuple[ImageRecord, ...]:
+        """The records whose photo was found on disk."""
+        return tuple(r for r in self.images if r.path is not None)
+
+    def describe_missing(self) -> str:
+        """One line saying how many listed photos are absent from ``image_dir`` ('' if none)."""
+        if self.image_dir is None or not self.missing:
+            return ""
+        listed = len(self.missing) + len(self.present)
+        return (
+            f"{self.source or '<coco>'}: {len(self.missing)} of {listed} photos listed are "
+            f"not in {self.image_dir} ({listed - len(self.missing)} present)"
+        )
 
 
 def colour_from_name(file_name: str, colours: Sequence[str] = DEFAULT_COLOURS) -> str:
@@ -94,6 +117,7 @@ def records_from_coco(
     colours: Sequence[str] = DEFAULT_COLOURS,
     only_present: bool = False,
     source: Path | None = None,
+    colour_of: ColourFn | None = None,
 ) -> Dataset:
     """Build records from an already-parsed COCO dict.
 
@@ -103,20 +127,24 @@ def records_from_coco(
         colours: recognised file-name prefixes for the ``colour`` attribute.
         only_present: keep only photos found in ``image_dir`` (the others go to ``missing``).
         source: where the dict came from, for messages.
+        colour_of: file name -> colour; replaces the prefix rule of ``colours`` when given.
+
+    Raises:
+        DatasetError: a record lacks a key or has a value of the wrong type.
     """
+    where = str(source or "<coco>")
     by_image: dict[int, list[BoxRecord]] = {}
-    for ann in coco.get("annotations", []):
-        box = BoxRecord(
-            id=int(ann["id"]),
-            image_id=int(ann["image_id"]),
-            category_id=int(ann["category_id"]),
-            bbox=tuple(float(v) for v in ann["bbox"]),  # type: ignore[arg-type]
-        )
+    for i, ann in enumerate(coco.get("annotations", [])):
+        box = _box_record(ann, f"{where}: annotations[{i}]")
         by_image.setdefault(box.image_id, []).append(box)
     images: list[ImageRecord] = []
     missing: list[str] = []
-    for img in coco.get("images", []):
+    for i, img in enumerate(coco.get("images", [])):
+        _require(img, ("id", "file_name", "width", "height"), f"{where}: images[{i}]")
         boxes = tuple(by_image.get(int(img["id"]), ()))
+        attributes = image_attributes(img["file_name"], len(boxes), colours)
+        if colour_of is not None:
+            attributes["colour"] = colour_of(img["file_name"])
         path = None
         if image_dir is not None:
             candidate = Path(image_dir) / img["file_name"]
@@ -133,12 +161,76 @@ def records_from_coco(
                 width=int(img["width"]),
                 height=int(img["height"]),
                 boxes=boxes,
-                attributes=image_attributes(img["file_name"], len(boxes), colours),
+                attributes=attributes,
                 path=path,
             )
         )
     categories = {int(c["id"]): str(c["name"]) for c in coco.get("categories", [])}
-    return Dataset(tuple(images), categories, source, tuple(missing))
+    folder = Path(image_dir) if image_dir is not None else None
+    return Dataset(tuple(images), categories, source, tuple(missing), folder)
+
+
+def _require(record: Any, keys: Sequence[str], where: str) -> None:
+    if not isinstance(record, dict):
+        raise DatasetError(f"{where}: expected an object, got {type(record).__name__}")
+    absent = [k for k in keys if k not in record]
+    if absent:
+        raise DatasetError(f"{where} (id {record.get('id')}): missing key(s) {', '.join(absent)}")
+
+
+def _box_record(ann: Any, where: str) -> BoxRecord:
+    _require(ann, ("id", "image_id", "category_id", "bbox"), where)
+    bbox = ann["bbox"]
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        raise DatasetError(f"{where} (id {ann['id']}): bbox must be [x, y, w, h], got {bbox!r}")
+    try:
+        return BoxRecord(
+            id=int(ann["id"]),
+            image_id=int(ann["image_id"]),
+            category_id=int(ann["category_id"]),
+            bbox=(float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])),
+        )
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{where} (id {ann['id']}): expected numbers: {err}") from None
+
+
+def read_coco_json(path: str | Path) -> dict[str, Any]:
+    """Parse a COCO json file; malformed JSON raises :class:`DatasetError` with line/column."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as f:
+            coco = json.load(f)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except json.JSONDecodeError as err:
+        raise DatasetError(
+            f"{path}: line {err.lineno}, column {err.colno}: malformed JSON: {err.msg}"
+        ) from None
+    if not isinstance(coco, dict):
+        raise DatasetError(
+            f"{path}: expected a COCO object with 'images', got {type(coco).__name__}"
+        )
+    return coco
+
+
+def to_coco(dataset: Dataset) -> dict[str, Any]:
+    """The records back as a COCO dict (ids kept; ``area`` = w*h, ``iscrowd`` = 0)."""
+    images, annotations = [], []
+    for r in dataset.images:
+        images.append({"id": r.id, "file_name": r.file_name, "width": r.width, "height": r.height})
+        for b in r.boxes:
+            annotations.append(
+                {
+                    "id": b.id,
+                    "image_id": r.id,
+                    "category_id": b.category_id,
+                    "iscrowd": 0,
+                    "area": b.area,
+                    "bbox": list(b.bbox),
+                }
+            )
+    categories = [{"id": k, "name": v} for k, v in sorted(dataset.categories.items())]
+    return {"categories": categories, "images": images, "annotations": annotations}
 
 
 def load_coco_records(
@@ -146,11 +238,20 @@ def load_coco_records(
     image_dir: str | Path | None = None,
     colours: Sequence[str] = DEFAULT_COLOURS,
     only_present: bool = False,
+    colour_of: ColourFn | None = None,
 ) -> Dataset:
-    """Load a COCO json into records; see :func:`records_from_coco`."""
+    """Load a COCO json into records; see :func:`records_from_coco`.
+
+    ``Dataset.missing`` lists the photos absent from ``image_dir`` and
+    ``Dataset.describe_missing()`` says how many in one line.
+    """
     path = Path(annotations)
-    with path.open(encoding="utf-8") as f:
-        coco = json.load(f)
+    coco = read_coco_json(path)
     return records_from_coco(
-        coco, Path(image_dir) if image_dir else None, colours, only_present, source=path
+        coco,
+        Path(image_dir) if image_dir else None,
+        colours,
+        only_present,
+        source=path,
+        colour_of=colour_of,
     )
