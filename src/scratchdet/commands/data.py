@@ -1,11 +1,243 @@
-"""``scratchdet data ...`` commands."""
+"""``scratchdet data ...`` commands: fetch-sample, validate, convert, stats, split.
+
+Thin wrappers: the logic lives in ``scratchdet.data.*``; heavy imports stay inside functions.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
 import typer
 
-data_app = typer.Typer(help="Dataset tools: fetch, validate, convert, stats, split.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from scratchdet.data.records import Dataset
+
+data_app = typer.Typer(
+    help="Dataset tools: fetch, validate, convert, stats, split.", no_args_is_help=True
+)
+
+COLOURS_HELP = "Colour file-name prefixes, comma-separated (a photo 'red_x.JPG' is 'red')."
+QUIET_HELP = "No progress bar and no summary: only problems and errors (for scripts)."
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _colours(text: str) -> tuple[str, ...]:
+    colours = tuple(c.strip() for c in text.split(",") if c.strip())
+    if not colours:
+        _fail(f"--colours '{text}': expected names like 'white,red'")
+    return colours
+
+
+@data_app.command("fetch-sample")
+def fetch_sample_cmd(
+    dest: Path = typer.Argument(..., help="Folder to create, e.g. data/scratch-sample."),
+    ref: str = typer.Option("HEAD", help="Branch, tag or commit of the source repository."),
+    force: bool = typer.Option(False, "--force", help="Download again files already valid."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Download the public sample (github.com/karpovaknn/defect_detection, dataset/) into DEST.
+
+    Every photo is checked against SHA256SUMS; each file goes to a '.part' file first and is
+    renamed only when complete. Re-running resumes: valid files are kept.
+    """
+    from scratchdet.data.fetch import FetchError, describe, fetch_sample
+
+    try:
+        result = fetch_sample(dest, ref=ref, force=force, progress=not quiet)
+    except FetchError as err:
+        _fail(str(err))
+    if not quiet:
+        typer.echo(describe(result))
+
+
+@data_app.command("validate")
+def validate_cmd(
+    annotations: Path = typer.Argument(..., help="COCO json to check."),
+    images: Path = typer.Argument(..., help="Folder holding the photos it lists."),
+    only_present: bool = typer.Option(
+        False,
+        "--only-present",
+        help="Check only the photos found on disk; missing photos become one warning with a "
+        "count instead of one error each (for partial copies such as the sample).",
+    ),
+    decode: bool = typer.Option(
+        True, "--decode/--no-decode", help="Decode every photo to catch truncated files."
+    ),
+    colours: str = typer.Option("white,red", help=COLOURS_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Check a COCO json and its photos; report every problem; exit 1 on any error.
+
+    Errors: missing photo, unreadable or truncated image, decoded size differing from the
+    json, EXIF orientation other than 1, box outside the photo or of zero/negative size,
+    duplicate ids, annotation of an unknown image or category, malformed json. Nothing is
+    ever modified.
+    """
+    from scratchdet.data.validate import validate_coco
+
+    report = validate_coco(
+        annotations,
+        images,
+        only_present=only_present,
+        decode=decode,
+        colours=_colours(colours),
+        progress=not quiet,
+    )
+    for title, problems in (("errors", report.errors), ("warnings", report.warnings)):
+        if problems and not quiet:
+            typer.echo(f"{title} ({len(problems)}):")
+        for problem in problems:
+            typer.echo(f"  {problem}" if not quiet else str(problem))
+    if not quiet:
+        typer.echo(report.summary())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) <= 0 or int(h) <= 0:
+        _fail(f"--default-size '{text}': expected WIDTHxHEIGHT, e.g. 4608x3072")
+    return int(w), int(h)
+
+
+@data_app.command("convert")
+def convert_cmd(
+    exports: list[Path] = typer.Argument(
+        ..., help="Export json files or folders (colour = the folder holding each json)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="COCO json to write."),
+    images: list[Path] = typer.Option(
+        [], "--images", "-i", help="Photo folder (repeatable): sizes, and clean photos."
+    ),
+    default_size: str | None = typer.Option(
+        None, help="WIDTHxHEIGHT for labelled photos not found in --images (e.g. 4608x3072)."
+    ),
+    person: str | None = typer.Option(
+        None, help="Labeller id to take when a task holds several people's results."
+    ),
+    category: str = typer.Option("scratch", help="Name of the single category."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Labelling-tool exports (+ photo folders) -> one COCO json, written atomically.
+
+    File names gain the colour prefix ('white_DSC_0428.JPG'); boxes are copied unchanged
+    (position x, y, width, height -> bbox). Photos in --images that no export lists are added
+    as clean (no box). Sizes come from the photo when present, else --default-size.
+    """
+    from scratchdet.data.convert import ConvertError, convert_exports
+    from scratchdet.data.io import OutputExistsError, check_writable, write_json_atomic
+
+    try:
+        check_writable(out, force)
+        result = convert_exports(exports, images, _parse_size(default_size), category, person)
+        write_json_atomic(out, result.coco, force=force)
+    except (ConvertError, OutputExistsError) as err:
+        _fail(str(err))
+    if not quiet:
+        for note in result.notes:
+            typer.echo(note)
+        typer.echo(f"wrote {out}")
+
+
+def _split_datasets(
+    annotations: list[Path], images_root: Path | None, colours: tuple[str, ...]
+) -> dict[str, Dataset]:
+    from scratchdet.data.records import DatasetError, load_coco_records
+
+    datasets: dict[str, Dataset] = {}
+    for path in annotations:
+        folder = images_root / path.stem if images_root is not None else None
+        try:
+            datasets[path.stem] = load_coco_records(path, folder, colours)
+        except DatasetError as err:
+            _fail(str(err))
+    return datasets
+
+
+@data_app.command("stats")
+def stats_cmd(
+    annotations: list[Path] = typer.Argument(
+        None,
+        help="COCO jsons, one per split (split = file stem). "
+        "Default: annotations/{train,val,test}.json of $SCRATCHDET_SAMPLE.",
+    ),
+    images_root: Path | None = typer.Option(
+        None,
+        help="Folder with one photo folder per split (<root>/<split>/); default: the "
+        "sample folder when the default annotations are used.",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write stats.md, stats.json and PNG histograms here."
+    ),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG histograms."),
+    colours: str = typer.Option("white,red", help=COLOURS_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing; only write --out."),
+) -> None:
+    """Photos per split and colour, scratched/clean, boxes and box sizes.
+
+    Prints the table for all photos in the jsons and for the photos present on disk.
+    """
+    from scratchdet.data.stats import compute_stats, format_summary, write_stats
+    from scratchdet.settings import sample_dir
+
+    if not annotations:
+        root = sample_dir()
+        annotations = [root / "annotations" / f"{s}.json" for s in ("train", "val", "test")]
+        images_root = images_root or root
+    cols = _colours(colours)
+    stats = compute_stats(_split_datasets(annotations, images_root, cols), cols)
+    if not quiet:
+        typer.echo(format_summary(stats))
+    if out is not None:
+        files = write_stats(stats, out, plots=plots)
+        if not quiet:
+            written = [files.markdown, files.json, *files.plots]
+            typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+@data_app.command("split")
+def split_cmd(
+    annotations: list[Path] = typer.Argument(
+        ..., help="COCO json(s) to split; several are merged first (ids renumbered)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for <split>.json files."),
+    ratios: str = typer.Option("train=0.8,val=0.1,test=0.1", help="name=ratio,... (normalised)."),
+    seed: int = typer.Option(0, help="Random seed: same seed and input, same split."),
+    colours: str = typer.Option("white,red", help=COLOURS_HELP),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing split files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing."),
+) -> None:
+    """Seeded split stratified by colour x clean/scratched; one COCO json per split."""
+    from scratchdet.data.io import OutputExistsError
+    from scratchdet.data.records import DatasetError, read_coco_json, records_from_coco
+    from scratchdet.data.split import SplitError, merge_coco, parse_ratios, split_coco, write_splits
+    from scratchdet.data.stats import compute_stats, format_summary
+
+    cols = _colours(colours)
+    try:
+        parsed = parse_ratios(ratios)
+        inputs = [(str(p), read_coco_json(p)) for p in annotations]
+        for source, data in inputs:  # structure check: errors name the file and record
+            records_from_coco(data, source=Path(source))
+        coco = inputs[0][1] if len(inputs) == 1 else merge_coco(inputs)
+        splits = split_coco(coco, parsed, seed, cols)
+        paths = write_splits(splits, out, force)
+    except (DatasetError, SplitError, OutputExistsError) as err:
+        _fail(str(err))
+    if not quiet:
+        datasets = {name: records_from_coco(c, colours=cols) for name, c in splits.items()}
+        typer.echo(format_summary(compute_stats(datasets, cols)))
+        typer.echo("wrote " + ", ".join(str(p) for p in paths))
