@@ -1,0 +1,99 @@
+"""Photo handling for the service: safe decoding, atomic storage and overlays (PIL only)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+from scratchdet.service.errors import ServiceError
+
+OVERLAY_COLOUR = (255, 40, 40)
+
+
+def decode_photo(data: bytes, pil_format: str, max_pixels: int, name: str) -> Image.Image:
+    """Decode an uploaded photo after checking its header: refuse bombs before decoding.
+
+    Raises:
+        ServiceError: 413 when width*height exceeds ``max_pixels``; 422 when the bytes are not
+            a ``pil_format`` image or are corrupt/truncated.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[pil_format])
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ServiceError(
+                    413, "too_many_pixels",
+                    f"photo '{name}' is {width}x{height} = {width * height} pixels; "
+                    f"the limit is {max_pixels} pixels",
+                )
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ServiceError(
+            413, "too_many_pixels", f"photo '{name}' refused as a decompression bomb: {error}"
+        ) from error
+    except UnidentifiedImageError as error:
+        raise ServiceError(
+            422, "not_an_image", f"'{name}' is not a {pil_format} image (content not recognised)"
+        ) from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ServiceError(
+            422, "corrupt_image", f"photo '{name}' is corrupt or truncated: {error}"
+        ) from error
+    photo = ImageOps.exif_transpose(image)
+    return photo.convert("RGB") if photo.mode != "RGB" else photo
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file in ``path``'s folder, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def draw_overlay(
+    photo: Image.Image,
+    boxes: Sequence[Sequence[float]],
+    scores: Sequence[float],
+    max_side: int | None = None,
+) -> Image.Image:
+    """The photo (shrunk to ``max_side`` if given) with every box and its score drawn on it."""
+    image = photo.convert("RGB")
+    scale = 1.0
+    if max_side is not None and max(image.size) > max_side:
+        scale = max_side / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    draw = ImageDraw.Draw(image)
+    line = max(2, round(max(image.size) / 600))
+    for box, score in zip(boxes, scores, strict=True):
+        x1, y1, x2, y2 = (v * scale for v in box)
+        pad = line * 2
+        draw.rectangle((x1 - pad, y1 - pad, x2 + pad, y2 + pad), outline=OVERLAY_COLOUR, width=line)
+        draw.text((x1 - pad, max(0.0, y1 - pad - 12)), f"{score:.2f}", fill=OVERLAY_COLOUR)
+    return image
+
+
+def encode_image(image: Image.Image, fmt: str) -> bytes:
+    """JPEG (quality 90) or PNG bytes."""
+    buffer = io.BytesIO()
+    if fmt == "jpeg":
+        image.save(buffer, format="JPEG", quality=90)
+    else:
+        image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,237 @@
+"""HTTP routes: thin; photo work runs in the inspection gate's threads."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from PIL import Image
+
+from scratchdet.service.app import STATIC_DIR, ServiceState
+from scratchdet.service.config import ACCEPTED_TYPES
+from scratchdet.service.db import HistoryFilter, InspectionRow
+from scratchdet.service.errors import ServiceError
+from scratchdet.service.imaging import decode_photo, draw_overlay, encode_image, write_atomic
+from scratchdet.service.inspector import InspectionResult, Inspector
+from scratchdet.service.schemas import ErrorBody, Health, Inspection, InspectionPage, Readiness
+
+api_router = APIRouter()
+page_router = APIRouter(include_in_schema=False)
+
+_ERRORS = {code: {"model": ErrorBody} for code in (404, 413, 415, 422, 503, 504)}
+_SUFFIX = {"JPEG": ".jpg", "PNG": ".png"}
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    data: bytes
+    width: int
+    height: int
+    result: InspectionResult
+    timings: dict[str, float]
+
+
+def _state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+def parse_threshold(raw: str | None, default: float) -> float:
+    """The form's ``threshold``: a number in [0, 1]; absent or blank -> ``default``."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ServiceError(
+            422, "bad_threshold", f"threshold {raw!r} is not a number; expected 0 <= t <= 1"
+        ) from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ServiceError(422, "bad_threshold", f"threshold {raw} is outside [0, 1]")
+    return value
+
+
+def _inspect_upload(
+    inspector: Inspector, source: BinaryIO, name: str, pil_format: str, threshold: float,
+    max_bytes: int, max_pixels: int,
+) -> _Outcome:
+    """Read, check and decode the upload, then inspect it (runs in a gate thread)."""
+    started = time.perf_counter()
+    data = source.read(max_bytes + 1)
+    if not data:
+        raise ServiceError(422, "empty_photo", f"photo '{name}' is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise ServiceError(413, "too_large", f"photo '{name}' is over the {max_bytes}-byte limit")
+    photo = decode_photo(data, pil_format, max_pixels, name)
+    decoded = time.perf_counter()
+    result = inspector.inspect(photo, threshold)
+    timings = {"decode_ms": (decoded - started) * 1000.0, **result.timings}
+    timings["inspect_ms"] = (time.perf_counter() - decoded) * 1000.0
+    return _Outcome(data, photo.width, photo.height, result, timings)
+
+
+def _store(state: ServiceState, outcome: _Outcome, name: str, pil_format: str,
+           threshold: float) -> InspectionRow:
+    """Keep the photo (atomic write) and add its history row."""
+    inspection_id = uuid.uuid4().hex
+    path = state.settings.storage_dir / f"{inspection_id}{_SUFFIX[pil_format]}"
+    write_atomic(path, outcome.data)
+    result = outcome.result
+    row = InspectionRow(
+        id=inspection_id, created_at=datetime.now(UTC), filename=name[:255],
+        photo_path=str(path), width=outcome.width, height=outcome.height, threshold=threshold,
+        verdict=result.verdict, num_boxes=len(result.boxes), boxes=result.boxes,
+        scores=result.scores, timings=outcome.timings, model_id=result.model_id,
+    )
+    try:
+        state.history.add(row)
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+    return row
+
+
+def _accepted_format(request: Request, photo: UploadFile | None) -> tuple[UploadFile, str]:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise ServiceError(
+            415, "unsupported_media_type",
+            f"expected a multipart/form-data body with a 'photo' file field, "
+            f"got Content-Type {content_type or 'none'!r}",
+        )
+    if photo is None:
+        raise ServiceError(422, "missing_photo", "the form has no 'photo' file field")
+    pil_format = ACCEPTED_TYPES.get((photo.content_type or "").split(";")[0].strip().lower())
+    if pil_format is None:
+        raise ServiceError(
+            415, "unsupported_media_type",
+            f"photo '{photo.filename}' has content type {photo.content_type!r}; "
+            f"accepted: {', '.join(ACCEPTED_TYPES)}",
+        )
+    return photo, pil_format
+
+
+@api_router.post("/v1/inspect", response_model=Inspection, responses=_ERRORS)
+async def inspect(
+    request: Request,
+    photo: UploadFile | None = File(None, description="JPEG or PNG photo of one part"),
+    threshold: str | None = Form(None, description="score threshold in [0, 1]"),
+) -> Inspection:
+    """Detect scratches on one photo; the result is kept in the history."""
+    started = time.perf_counter()
+    state = _state(request)
+    upload, pil_format = _accepted_format(request, photo)
+    level = parse_threshold(threshold, state.settings.default_threshold)
+    inspector = state.inspector
+    if inspector is None:
+        raise ServiceError(503, "not_ready", state.load_error or "the model is still loading")
+    name = upload.filename or "upload"
+    settings = state.settings
+    outcome, queue_ms = await state.gate.run(
+        _inspect_upload, inspector, upload.file, name, pil_format, level,
+        settings.max_upload_bytes, settings.max_pixels,
+    )
+    outcome.timings["queue_ms"] = queue_ms
+    outcome.timings["total_ms"] = (time.perf_counter() - started) * 1000.0
+    row = await run_in_threadpool(_store, state, outcome, name, pil_format, level)
+    return Inspection.from_row(row)
+
+
+@api_router.get("/v1/inspections", response_model=InspectionPage, responses=_ERRORS)
+def list_inspections(
+    request: Request,
+    limit: int = Query(50, ge=1, le=500, description="rows per page"),
+    offset: int = Query(0, ge=0, description="rows to skip (newest first)"),
+    verdict: Literal["pass", "fail"] | None = Query(None),
+    since: datetime | None = Query(None, description="created at or after (ISO 8601; UTC)"),
+    until: datetime | None = Query(None, description="created before (ISO 8601; UTC)"),
+) -> InspectionPage:
+    """The history, newest first, filtered by verdict and date range."""
+    where = HistoryFilter(verdict=verdict, since=since, until=until)
+    rows, total = _state(request).history.page(where, limit, offset)
+    return InspectionPage(
+        items=[Inspection.from_row(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+def _row_or_404(request: Request, inspection_id: str) -> InspectionRow:
+    row = _state(request).history.get(inspection_id)
+    if row is None:
+        raise ServiceError(404, "not_found", f"no inspection with id {inspection_id!r}")
+    return row
+
+
+@api_router.get("/v1/inspections/{inspection_id}", response_model=Inspection, responses=_ERRORS)
+def get_inspection(request: Request, inspection_id: str) -> Inspection:
+    return Inspection.from_row(_row_or_404(request, inspection_id))
+
+
+@api_router.get(
+    "/v1/inspections/{inspection_id}/overlay",
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, **_ERRORS},
+    response_class=Response,
+)
+def get_overlay(
+    request: Request,
+    inspection_id: str,
+    format: Literal["jpeg", "png"] = Query("jpeg"),
+    max_side: int | None = Query(None, ge=16, le=20000, description="shrink to this side"),
+) -> Response:
+    """The stored photo with the kept boxes drawn on it."""
+    row = _row_or_404(request, inspection_id)
+    path = Path(row.photo_path)
+    if not path.is_file():
+        raise ServiceError(404, "photo_missing", f"the photo of inspection {row.id} is gone")
+    with Image.open(path) as photo:
+        overlay = draw_overlay(photo, row.boxes, row.scores, max_side)
+    return Response(encode_image(overlay, format), media_type=f"image/{format}")
+
+
+@api_router.get(
+    "/v1/inspections/{inspection_id}/photo",
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, **_ERRORS},
+    response_class=FileResponse,
+)
+def get_photo(request: Request, inspection_id: str) -> FileResponse:
+    """The photo as uploaded."""
+    row = _row_or_404(request, inspection_id)
+    path = Path(row.photo_path)
+    if not path.is_file():
+        raise ServiceError(404, "photo_missing", f"the photo of inspection {row.id} is gone")
+    media = "image/png" if path.suffix == ".png" else "image/jpeg"
+    return FileResponse(path, media_type=media)
+
+
+@api_router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process answers (says nothing about the model)."""
+    return Health(status="ok")
+
+
+@api_router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+def readyz(request: Request) -> Response:
+    """200 once the model is loaded; 503 while loading or when loading failed."""
+    state = _state(request)
+    if state.inspector is not None:
+        body = Readiness(status="ready", model_id=state.inspector.model_id)
+        return JSONResponse(body.model_dump(), status_code=200)
+    status = "failed" if state.load_error else "loading"
+    body = Readiness(status=status, detail=state.load_error)
+    return JSONResponse(body.model_dump(), status_code=503)
+
+
+@page_router.get("/")
+def index() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@page_router.get("/docs")
+def docs() -> FileResponse:
+    return FileResponse(STATIC_DIR / "docs.html", media_type="text/html")
