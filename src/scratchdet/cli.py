@@ -10,6 +10,7 @@ import typer
 
 from scratchdet import __version__
 from scratchdet.commands import data as data_commands
+from scratchdet.commands import serve as serve_commands
 
 app = typer.Typer(
     name="scratchdet",
@@ -36,3 +37,4 @@ def main(
 
 # One line per command module; each adds its commands or sub-apps.
 data_commands.register(app)
+serve_commands.register(app)

@@ -1,0 +1,68 @@
+"""``scratchdet serve CHECKPOINT``: the inspection web service (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def serve(
+    checkpoint: Path | None = typer.Argument(
+        None, help="scratchdet checkpoint to serve (loaded once, at start-up)."
+    ),
+    tiny_random: bool = typer.Option(
+        False, "--tiny-random",
+        help="Serve a tiny detector with RANDOM weights instead (smoke and load tests only).",
+    ),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+    db: str = typer.Option(
+        "sqlite:///scratchdet-service/history.db", "--db", help="SQLAlchemy URL of the history."
+    ),
+    storage: Path = typer.Option(
+        Path("scratchdet-service/photos"), "--storage", help="Folder for uploaded photos."
+    ),
+    max_upload_mb: float = typer.Option(40.0, help="Largest photo file, MiB."),
+    max_megapixels: float = typer.Option(40.0, help="Largest photo, megapixels."),
+    max_concurrency: int = typer.Option(2, help="Inspections running at once."),
+    queue_timeout: float = typer.Option(30.0, help="Seconds to wait for a slot, then 503."),
+    request_timeout: float = typer.Option(120.0, help="Seconds one inspection may take, then 504."),
+    threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="Default score threshold."),
+    max_side: int | None = typer.Option(
+        None, help="Run the checkpoint on a copy shrunk to this longer side (default: full size)."
+    ),
+) -> None:
+    """Serve POST /v1/inspect, the history, overlays, /healthz, /readyz and the web page at /."""
+    import functools
+
+    import uvicorn
+
+    from scratchdet.service.app import create_app
+    from scratchdet.service.config import ServiceSettings
+    from scratchdet.service.inspector import inspector_from_checkpoint, tiny_random_inspector
+
+    if (checkpoint is None) == (not tiny_random):
+        raise typer.BadParameter("give either CHECKPOINT or --tiny-random (exactly one)")
+    if checkpoint is not None and not checkpoint.is_file():
+        raise typer.BadParameter(f"checkpoint {checkpoint} does not exist", param_hint="CHECKPOINT")
+    factory = (
+        functools.partial(inspector_from_checkpoint, checkpoint, max_side=max_side)
+        if checkpoint is not None
+        else tiny_random_inspector
+    )
+    settings = ServiceSettings(
+        db_url=db,
+        storage_dir=storage,
+        max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+        max_pixels=int(max_megapixels * 1_000_000),
+        max_concurrency=max_concurrency,
+        queue_timeout_s=queue_timeout,
+        request_timeout_s=request_timeout,
+        default_threshold=threshold,
+    )
+    uvicorn.run(create_app(factory, settings), host=host, port=port, log_level="info")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
