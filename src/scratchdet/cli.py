@@ -10,6 +10,7 @@ import typer
 
 from scratchdet import __version__
 from scratchdet.commands import data as data_commands
+from scratchdet.commands import evaluate as evaluate_commands
 from scratchdet.commands import serve as serve_commands
 
 app = typer.Typer(
@@ -37,4 +38,5 @@ def main(
 
 # One line per command module; each adds its commands or sub-apps.
 data_commands.register(app)
+evaluate_commands.register(app)
 serve_commands.register(app)

@@ -187,6 +187,24 @@ class PartLevelResult:
             raise KeyError(f"unknown group '{group}'; valid: {', '.join(self.groups)}")
         return point_at([p for p in self.photos if group in ("all", p.group)], threshold)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PartLevelResult:
+        """Rebuild from :meth:`to_dict` output (e.g. an evaluation folder's metrics.json)."""
+
+        def pick(t: Mapping[str, Any] | None) -> TargetPick | None:
+            if t is None:
+                return None
+            point = ThresholdPoint(**t["point"]) if t["point"] else None
+            return TargetPick(t["target_recall"], point, t["message"])
+
+        photos = tuple(PhotoScore(**p) for p in data["photos"])
+        groups = {
+            name: PartGroup(name, g["scratched"], g["clean"], g["auroc"], tuple(g["notes"]),
+                            tuple(ThresholdPoint(**c) for c in g["curve"]), pick(g["target"]))
+            for name, g in data["groups"].items()
+        }
+        return cls(photos, groups)
+
     def to_dict(self) -> dict[str, Any]:
         def pick(t: TargetPick | None) -> dict[str, Any] | None:
             if t is None:

@@ -1,0 +1,147 @@
+"""``scratchdet evaluate``, ``scratchdet analyze`` and ``scratchdet report``.
+
+Settings come from an optional YAML (``--config``, validated by ``EvaluationConfig``), then
+``--set key=value``, then the explicit options below (highest priority).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+_CONFIG = typer.Option(None, "--config", help="YAML of EvaluationConfig keys.")
+_SET = typer.Option([], "--set", help="Override a config key, e.g. --set max_dets=50.")
+_BANDS = typer.Option(
+    None, "--bands", help="Size bands as LO:HI sqrt-area px, e.g. 0:40,40:70,70:96,96:1e5 "
+    "(optionally named: small=0:40). Default: the seed's."
+)
+_GROUP_BY = typer.Option(
+    None, "--group-by", help="Image attribute for the subgroup columns (colour, state, ...); "
+    "'none' for only 'all'. Default: colour."
+)
+_FORCE = typer.Option(False, "--force", help="Overwrite existing output files.")
+
+
+def _settings(config: Path | None, set_: list[str], **explicit: Any) -> Any:
+    """Config file + --set + explicit options into an EvaluationConfig (exit 2 on error)."""
+    from scratchdet.config import ConfigError, load_config
+    from scratchdet.evaluation.config import EvaluationConfig
+
+    try:
+        cfg = load_config(EvaluationConfig, config, set_)
+        for key, value in explicit.items():
+            if value is not None:
+                none = key == "group_by" and str(value).lower() == "none"
+                setattr(cfg, key, None if none else value)  # validated on assignment
+        cfg.size_bands()  # validate band text now
+    except (ConfigError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    return cfg
+
+
+def _fail(err: Exception) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(1) from None
+
+
+def evaluate_cmd(
+    gt: Path = typer.Argument(..., help="Ground-truth COCO json."),
+    dets: Path = typer.Argument(..., help="Detections: COCO results json."),
+    bands: str | None = _BANDS,
+    group_by: str | None = _GROUP_BY,
+    part_level: bool | None = typer.Option(
+        None, "--part-level/--no-part-level", help="Add the part-level view (AUROC, thresholds)."
+    ),
+    target_recall: float | None = typer.Option(
+        None, "--target-recall", help="With --part-level: highest threshold reaching this recall."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Folder for metrics.md/json/csv + plots."),
+    config: Path | None = _CONFIG,
+    set_: list[str] = _SET,
+    force: bool = _FORCE,
+) -> None:
+    """COCO AP/AR per size band and subgroup (pycocotools COCOeval, maxDets 100)."""
+    cfg = _settings(config, set_, bands=bands, group_by=group_by, part_level=part_level,
+                    target_recall=target_recall)
+    from scratchdet.evaluation import evaluate
+    from scratchdet.evaluation.outputs import write_evaluation
+    from scratchdet.evaluation.result import part_level_text
+
+    want_part = cfg.part_level or cfg.target_recall is not None
+    try:
+        result = evaluate(gt, dets, bands=cfg.size_bands(), group_by=cfg.group_by,
+                          part_level=want_part, groups=cfg.groups, max_dets=cfg.max_dets,
+                          target_recall=cfg.target_recall)
+    except (ValueError, FileNotFoundError) as err:
+        _fail(err)
+    typer.echo(result.table_text(), nl=False)
+    if result.part_level is not None:
+        typer.echo("")
+        typer.echo(part_level_text(result.part_level, cfg.thresholds), nl=False)
+    if out is not None:
+        try:
+            files = write_evaluation(result, out, cfg.thresholds, force)
+        except FileExistsError as err:
+            _fail(err)
+        typer.echo(f"\nwrote {len(files)} files to {out}")
+
+
+def analyze_cmd(
+    gt: Path = typer.Argument(..., help="Ground-truth COCO json."),
+    dets: Path = typer.Argument(..., help="Detections: COCO results json."),
+    images: Path = typer.Argument(..., help="Folder with the photos (only these are drawn)."),
+    out: Path = typer.Option(Path("outputs/analysis"), "--out", help="Output folder."),
+    top_k: int | None = typer.Option(None, "--top-k", help="Best and worst photos drawn (5)."),
+    score_thr: float | None = typer.Option(
+        None, "--score-thr", help="Detections drawn and counted as false boxes (0.3)."
+    ),
+    bands: str | None = _BANDS,
+    group_by: str | None = _GROUP_BY,
+    config: Path | None = _CONFIG,
+    set_: list[str] = _SET,
+    force: bool = _FORCE,
+) -> None:
+    """Rank photos by per-photo AP50; overlays and full-resolution crops of best and worst."""
+    cfg = _settings(config, set_, bands=bands, group_by=group_by, top_k=top_k,
+                    score_thr=score_thr)
+    from scratchdet.evaluation.analyze import write_analysis
+
+    try:
+        res = write_analysis(gt, dets, images, out, top_k=cfg.top_k, score_thr=cfg.score_thr,
+                             bands=cfg.size_bands(), group_by=cfg.group_by,
+                             max_dets=cfg.max_dets, force=force)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        _fail(err)
+    typer.echo(f"{len(res.photos)} photos ranked, {res.present} found in {images}")
+    for p in [p for p in res.photos if (images / p.file_name).is_file()][: cfg.top_k]:
+        ap = "n/a" if p.ap50 is None else f"{p.ap50:.3f}"
+        typer.echo(f"  worst: {p.file_name}  AP50 {ap}  misses {p.misses}/{p.gt_boxes}  "
+                   f"false boxes {p.false_boxes}")
+    typer.echo(f"wrote {len(res.files)} files to {out}")
+
+
+def report_cmd(
+    eval_dir: Path | None = typer.Option(None, "--eval", help="A `evaluate --out` folder."),
+    analysis_dir: Path | None = typer.Option(None, "--analysis", help="An `analyze` folder."),
+    stats_dir: Path | None = typer.Option(None, "--stats", help="A stats folder (stats.md)."),
+    out: Path = typer.Option(Path("outputs/report.html"), "--out", help="The HTML file."),
+    title: str = typer.Option("scratchdet report", "--title"),
+    force: bool = _FORCE,
+) -> None:
+    """One self-contained HTML report from evaluation, analysis and stats folders."""
+    from scratchdet.report import build_report
+
+    try:
+        path = build_report(eval_dir, analysis_dir, stats_dir, title).write(out, force)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        _fail(err)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_cmd)
+    app.command("analyze")(analyze_cmd)
+    app.command("report")(report_cmd)
