@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from .builders import coco_dict
+
 MakeJpeg = Callable[..., Path]
 WriteCoco = Callable[..., Path]
 
@@ -28,21 +30,6 @@ def make_jpeg() -> MakeJpeg:
         return path
 
     return make
-
-
-def coco_dict(
-    images: list[tuple[int, str, int, int]],
-    boxes: list[tuple[int, int, list[float]]],
-    categories: tuple[int, ...] = (1,),
-) -> dict[str, Any]:
-    """COCO dict from ``(id, file_name, w, h)`` images and ``(ann id, image id, bbox)`` boxes."""
-    return {
-        "categories": [{"id": c, "name": "scratch"} for c in categories],
-        "images": [{"id": i, "file_name": n, "width": w, "height": h} for i, n, w, h in images],
-        "annotations": [
-            {"id": a, "image_id": i, "category_id": 1, "iscrowd": 0, "bbox": b} for a, i, b in boxes
-        ],
-    }
 
 
 @pytest.fixture
