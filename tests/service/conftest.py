@@ -6,18 +6,16 @@ for real; a trained scratchdet checkpoint plugs in through ``inspector_from_chec
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from scratchdet.service.app import create_app
 from scratchdet.service.config import ServiceSettings
 from scratchdet.service.inspector import Inspector, InspectorFactory, tiny_random_inspector
+from service.helpers import MakeClient, wait_ready
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +35,6 @@ def settings(tmp_path: Path) -> ServiceSettings:
         request_timeout_s=30.0,
         default_threshold=0.0,
     )
-
-
-MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture
@@ -68,23 +63,3 @@ def client(make_client: MakeClient) -> TestClient:
     test_client = make_client()
     wait_ready(test_client)
     return test_client
-
-
-def wait_ready(client: TestClient, timeout_s: float = 30.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while client.get("/readyz").status_code != 200:
-        assert time.monotonic() < deadline, "service did not become ready"
-        time.sleep(0.02)
-
-
-def photo_bytes(width: int = 480, height: int = 320, fmt: str = "JPEG", seed: int = 0) -> bytes:
-    """A noisy synthetic photo with a bright diagonal stroke, encoded as ``fmt``."""
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(90, 140, size=(height, width, 3), dtype=np.uint8)
-    for i in range(min(width, height) // 2):
-        pixels[height // 4 + i, width // 4 + i] = 250
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format=fmt)
-    return buffer.getvalue()
