@@ -106,6 +106,6 @@ def rank_worst(photos: Sequence[PhotoAnalysis]) -> list[PhotoAnalysis]:
 
 
 def rank_best(photos: Sequence[PhotoAnalysis]) -> list[PhotoAnalysis]:
-    """Best first: highest AP50, then most GT boxes, fewest misses, fewest false boxes."""
-    return sorted(photos, key=lambda p: (-p.rank_score, -p.gt_boxes, p.misses, p.false_boxes,
+    """Best first: highest AP50, then fewest misses, fewest false boxes, most GT boxes."""
+    return sorted(photos, key=lambda p: (-p.rank_score, p.misses, p.false_boxes, -p.gt_boxes,
                                          p.file_name))

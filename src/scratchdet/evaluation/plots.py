@@ -60,7 +60,7 @@ def roc_png(part: Mapping[str, Any]) -> bytes:
         _, rec, frr = _rates(group)
         auc = group["auroc"]
         label = f"{name} (AUROC {auc:.3f})" if auc is not None else f"{name} (AUROC undefined)"
-        ax.plot([0.0, *frr, 1.0], [0.0, *rec, 1.0], drawstyle="steps-post", label=label)
+        ax.plot([0.0, *frr, 1.0], [0.0, *rec, 1.0], label=label)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="clean parts rejected", ylabel="scratched parts caught", xlim=(0, 1),
            ylim=(0, 1.02), title="Part level ROC")
