@@ -1,0 +1,91 @@
+"""GET /v1/inspections: paging, verdict and date filters, newest first; the SQL layer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+
+from scratchdet.service.db import InspectionRow, open_history
+
+START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def add_rows(client: TestClient, count: int) -> None:
+    """``count`` rows one hour apart from START; every third one passes."""
+    history = client.app.state.service.history
+    for i in range(count):
+        history.add(
+            InspectionRow(
+                id=f"row{i:03d}", created_at=START + timedelta(hours=i), filename=f"p{i}.jpg",
+                photo_path="/nonexistent", width=4608, height=3072, threshold=0.5,
+                verdict="pass" if i % 3 == 0 else "fail", num_boxes=0 if i % 3 == 0 else 1,
+                boxes=[] if i % 3 == 0 else [[1.0, 2.0, 3.0, 4.0]],
+                scores=[] if i % 3 == 0 else [0.9], timings={"total_ms": 1.0}, model_id="m",
+            )
+        )
+
+
+def ids(page: dict) -> list[str]:
+    return [item["id"] for item in page["items"]]
+
+
+def test_paging_newest_first(client: TestClient) -> None:
+    add_rows(client, 12)
+    first = client.get("/v1/inspections", params={"limit": 5}).json()
+    assert ids(first) == ["row011", "row010", "row009", "row008", "row007"]
+    assert (first["total"], first["limit"], first["offset"]) == (12, 5, 0)
+    last = client.get("/v1/inspections", params={"limit": 5, "offset": 10}).json()
+    assert ids(last) == ["row001", "row000"]
+    beyond = client.get("/v1/inspections", params={"offset": 50}).json()
+    assert (beyond["items"], beyond["total"]) == ([], 12)
+
+
+def test_filters(client: TestClient) -> None:
+    add_rows(client, 12)
+    passed = client.get("/v1/inspections", params={"verdict": "pass"}).json()
+    assert ids(passed) == ["row009", "row006", "row003", "row000"]
+    window = {"since": "2026-03-01T10:00:00Z", "until": "2026-03-01T13:00:00Z"}
+    ranged = client.get("/v1/inspections", params=window).json()
+    assert ids(ranged) == ["row004", "row003", "row002"]  # since inclusive, until exclusive
+    other_zone = {"since": "2026-03-01T11:00:00+01:00", "verdict": "fail", "limit": 2}
+    both = client.get("/v1/inspections", params=other_zone).json()
+    assert (ids(both), both["total"]) == (["row011", "row010"], 7)  # from 10:00 UTC: 2,4,5,7,..
+    item = client.get("/v1/inspections/row004").json()
+    assert item["created_at"] == "2026-03-01T12:00:00Z"
+    assert item["boxes"] == [[1.0, 2.0, 3.0, 4.0]]
+
+
+def test_bad_history_queries(client: TestClient) -> None:
+    cases = {
+        "limit=0": "limit",
+        "limit=501": "limit",
+        "offset=-1": "offset",
+        "verdict=maybe": "verdict",
+        "since=yesterday": "since",
+        "limit=ten": "limit",
+    }
+    for query, field in cases.items():
+        response = client.get(f"/v1/inspections?{query}")
+        assert response.status_code == 422, query
+        assert response.json()["error"] == "invalid_input"
+        assert f"query.{field}" in response.json()["detail"], query
+    missing = client.get("/v1/inspections/0123")
+    assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
+
+
+def test_history_persists_across_restarts(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'sub' / 'h.db'}"
+    history = open_history(url)
+    history.add(
+        InspectionRow(
+            id="a", created_at=datetime(2026, 1, 1, 12, tzinfo=UTC), filename="a.jpg",
+            photo_path="x", width=1, height=1, threshold=0.5, verdict="pass", num_boxes=0,
+            boxes=[], scores=[], timings={}, model_id="m",
+        )
+    )
+    history.close()
+    reopened = open_history(url)
+    row = reopened.get("a")
+    assert row is not None and row.created_at == datetime(2026, 1, 1, 12)
+    reopened.close()
