@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from scratchdet.data.records import Dataset
 
 data_app = typer.Typer(
-    help="Dataset tools: fetch, validate, convert, stats, split.", no_args_is_help=True
+    help="Dataset tools: fetch, validate, convert, stats, split.",
+    no_args_is_help=True,
 )
 
 COLOURS_HELP = "Colour file-name prefixes, comma-separated (a photo 'red_x.JPG' is 'red')."
@@ -44,10 +45,12 @@ def fetch_sample_cmd(
     force: bool = typer.Option(False, "--force", help="Download again files already valid."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
-    """Download the public sample (github.com/karpovaknn/defect_detection, dataset/) into DEST.
+    """Download the public scratch sample into DEST.
 
-    Every photo is checked against SHA256SUMS; each file goes to a '.part' file first and is
-    renamed only when complete. Re-running resumes: valid files are kept.
+    Source: github.com/karpovaknn/defect_detection, folder dataset/.
+    Every photo is checked against SHA256SUMS.
+    Each file goes to a '.part' file and is renamed only when complete.
+    Re-running resumes: files already present and valid are kept.
     """
     from scratchdet.data.fetch import FetchError, describe, fetch_sample
 
@@ -77,10 +80,12 @@ def validate_cmd(
 ) -> None:
     """Check a COCO json and its photos; report every problem; exit 1 on any error.
 
-    Errors: missing photo, unreadable or truncated image, decoded size differing from the
-    json, EXIF orientation other than 1, box outside the photo or of zero/negative size,
-    duplicate ids, annotation of an unknown image or category, malformed json. Nothing is
-    ever modified.
+    Errors: missing photo; unreadable or truncated image;
+    decoded size differing from the json; EXIF orientation other than 1;
+    box outside the photo or of zero/negative size; duplicate ids;
+    annotation of an unknown image or category; malformed json.
+    Warnings: photos on disk not in the json, stored area != w*h, crowd boxes,
+    file names without a colour prefix. Nothing is ever modified.
     """
     from scratchdet.data.validate import validate_coco
 
@@ -133,16 +138,18 @@ def convert_cmd(
 ) -> None:
     """Labelling-tool exports (+ photo folders) -> one COCO json, written atomically.
 
-    File names gain the colour prefix ('white_DSC_0428.JPG'); boxes are copied unchanged
-    (position x, y, width, height -> bbox). Photos in --images that no export lists are added
-    as clean (no box). Sizes come from the photo when present, else --default-size.
+    File names gain the colour prefix: white/DSC_0428.JPG -> white_DSC_0428.JPG.
+    Boxes are copied unchanged: position x, y, width, height -> bbox.
+    Photos in --images that no export lists are added as clean (no box).
+    Sizes come from the photo when present, else from --default-size.
     """
     from scratchdet.data.convert import ConvertError, convert_exports
     from scratchdet.data.io import OutputExistsError, check_writable, write_json_atomic
 
     try:
         check_writable(out, force)
-        result = convert_exports(exports, images, _parse_size(default_size), category, person)
+        size = _parse_size(default_size)
+        result = convert_exports(exports, images, size, category, person, progress=not quiet)
         write_json_atomic(out, result.coco, force=force)
     except (ConvertError, OutputExistsError) as err:
         _fail(str(err))
@@ -188,7 +195,7 @@ def stats_cmd(
 ) -> None:
     """Photos per split and colour, scratched/clean, boxes and box sizes.
 
-    Prints the table for all photos in the jsons and for the photos present on disk.
+    Prints the table for all photos in the jsons and for those present on disk.
     """
     from scratchdet.data.stats import compute_stats, format_summary, write_stats
     from scratchdet.settings import sample_dir

@@ -163,8 +163,14 @@ def convert_exports(
     default_size: tuple[int, int] | None = None,
     category: str = "scratch",
     person: str | None = None,
+    progress: bool = False,
 ) -> ConvertResult:
-    """Build one COCO dict from export files/folders and photo folders (see module doc)."""
+    """Build one COCO dict from export files/folders and photo folders (see module doc).
+
+    ``progress`` shows a tqdm bar while photo headers are read for their sizes.
+    """
+    from tqdm import tqdm
+
     photos: dict[str, ExportedPhoto] = {}
     notes: list[str] = []
     for path in find_exports(exports):
@@ -178,7 +184,9 @@ def convert_exports(
     on_disk = list_photos(image_dirs)
     clean = sorted(set(on_disk) - set(photos))
     images, annotations = [], []
-    for image_id, name in enumerate(sorted(set(photos) | set(clean)), start=1):
+    names = sorted(set(photos) | set(clean))
+    bar = tqdm(names, desc="reading photo sizes", unit="photo", disable=not progress)
+    for image_id, name in enumerate(bar, start=1):
         w, h = _photo_size(name, on_disk.get(name), default_size)
         images.append({"id": image_id, "file_name": name, "width": w, "height": h})
         boxes = photos[name].boxes if name in photos else ()
