@@ -1,0 +1,233 @@
+"""Scratch copy-paste synthesis: real scratches cut from their boxes, pasted on clean paint.
+
+Cutting (:func:`cut_scratch`): the local background under a scratch box is a plane per colour
+channel fitted to a ring of ``ring`` px around the box; the scratch is the *difference*
+``delta = box pixels - background``. Its soft mask ``alpha`` rises from 0 at twice the ring's
+noise to 1 at the 95th percentile of ``|delta|`` (luminance) and is feathered to 0 over
+``feather`` px at the box border, so a paste leaves no seam.
+
+Pasting (:func:`paste_scratch`): ``out = target + gain * alpha * delta`` inside the pasted box
+only; the difference, not the colour, is transferred, so a scratch cut from a white part
+lands on a red part with the red part's shading. ``grey=True`` replaces ``delta`` by its
+luminance on all channels (a colourless tint). Patches are rotated by 90-degree steps,
+flipped and scaled first (:func:`transform_patch`); the pasted box is the patch footprint.
+
+Placement (:func:`paste_random`): a position is drawn until the footprint lies on the part
+mask (eroded, i.e. away from the part edge) and clear of every existing box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from pydantic import Field
+
+from scratchdet.config import StrictConfig
+
+
+class SynthesisConfig(StrictConfig):
+    """Copy-paste settings (used by ``scratchdet.data.tiles.TileDataset``)."""
+
+    enabled: bool | None = Field(None, description="None: on when < auto_below scratched photos")
+    auto_below: int = Field(200, ge=0, description="scratched photos under which it is on")
+    probability: float = Field(0.5, ge=0, le=1, description="chance a tile gets pastes")
+    max_per_tile: int = Field(3, ge=1, description="pastes per tile: 1..max_per_tile")
+    scale_range: tuple[float, float] = (0.7, 1.4)
+    gain_range: tuple[float, float] = (0.7, 1.3)
+    grey_probability: float = Field(0.3, ge=0, le=1, description="paste the luminance only")
+    ring: int = Field(8, ge=2, description="px around a box used to fit its background")
+    feather: int = Field(3, ge=0, description="px over which alpha fades at the box border")
+    attempts: int = Field(20, ge=1, description="placement tries per paste")
+
+    def active(self, scratched_photos: int) -> bool:
+        """Whether synthesis runs for a training set with ``scratched_photos`` scratched."""
+        return self.enabled if self.enabled is not None else scratched_photos < self.auto_below
+
+
+@dataclass(frozen=True)
+class ScratchPatch:
+    """A cut scratch: ``delta`` float32[h, w, 3] (pixels minus background), ``alpha`` [h, w]."""
+
+    delta: np.ndarray
+    alpha: np.ndarray
+    source: str = ""
+    category_id: int = 1
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)``."""
+        return self.alpha.shape[1], self.alpha.shape[0]
+
+
+def _ring_plane(crop: np.ndarray, inner: tuple[int, int, int, int]) -> tuple[np.ndarray, float]:
+    """Per-channel plane fitted to ``crop`` outside ``inner``; (background of inner, noise)."""
+    h, w = crop.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    ring = np.ones((h, w), dtype=bool)
+    x0, y0, x1, y1 = inner
+    ring[y0:y1, x0:x1] = False
+    design = np.stack([np.ones(h * w), xx.ravel() / w, yy.ravel() / h], axis=1)
+    values = crop.reshape(-1, 3).astype(np.float64)
+    coef, *_ = np.linalg.lstsq(design[ring.ravel()], values[ring.ravel()], rcond=None)
+    background = (design @ coef).reshape(h, w, 3)
+    resid = (values - design @ coef).reshape(h, w, 3).mean(axis=2)[ring]
+    noise = float(1.4826 * np.median(np.abs(resid - np.median(resid)))) + 0.5
+    return background[y0:y1, x0:x1], noise
+
+
+def _feather(h: int, w: int, px: int) -> np.ndarray:
+    if px <= 0:
+        return np.ones((h, w), dtype=np.float32)
+    ry = np.minimum(np.arange(h), np.arange(h)[::-1]) + 0.5
+    rx = np.minimum(np.arange(w), np.arange(w)[::-1]) + 0.5
+    return np.clip(np.minimum.outer(ry, rx) / px, 0, 1).astype(np.float32)
+
+
+def cut_scratch(
+    image: np.ndarray,
+    box: Sequence[float],
+    ring: int = 8,
+    feather: int = 3,
+    source: str = "",
+    category_id: int = 1,
+) -> ScratchPatch | None:
+    """Cut the scratch in ``box`` (xyxy, photo pixels) of ``image`` uint8[H, W, 3].
+
+    Returns None when the box is smaller than 3 px or has no ring of background on the photo.
+    """
+    x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
+    x1, y1 = int(np.ceil(box[2])), int(np.ceil(box[3]))
+    h, w = image.shape[:2]
+    if x1 - x0 < 3 or y1 - y0 < 3 or x0 < ring or y0 < ring or x1 > w - ring or y1 > h - ring:
+        return None
+    crop = image[y0 - ring : y1 + ring, x0 - ring : x1 + ring].astype(np.float32)
+    inner = (ring, ring, ring + x1 - x0, ring + y1 - y0)
+    background, noise = _ring_plane(crop, inner)
+    delta = (crop[ring:-ring, ring:-ring] - background).astype(np.float32)
+    strength = np.abs(delta.mean(axis=2))
+    lo = 2.0 * noise
+    hi = max(float(np.percentile(strength, 95)), lo + 1.0)
+    alpha = np.clip((strength - lo) / (hi - lo), 0, 1) * _feather(y1 - y0, x1 - x0, feather)
+    return ScratchPatch(delta, alpha.astype(np.float32), source, category_id)
+
+
+def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").resize(size, Image.BILINEAR))
+
+
+def transform_patch(patch: ScratchPatch, rot90: int, flip: bool, scale: float) -> ScratchPatch:
+    """Rotate by ``rot90`` quarter turns (counter-clockwise), flip left-right, then scale."""
+    delta, alpha = np.rot90(patch.delta, rot90), np.rot90(patch.alpha, rot90)
+    if flip:
+        delta, alpha = delta[:, ::-1], alpha[:, ::-1]
+    if scale != 1.0:
+        w, h = alpha.shape[1], alpha.shape[0]
+        size = (max(3, round(w * scale)), max(3, round(h * scale)))
+        delta = np.stack([_resize(delta[..., c], size) for c in range(3)], axis=2)
+        alpha = _resize(alpha, size)
+    return ScratchPatch(
+        np.ascontiguousarray(delta), np.ascontiguousarray(alpha), patch.source, patch.category_id
+    )
+
+
+def paste_scratch(
+    image: np.ndarray, patch: ScratchPatch, x: int, y: int, gain: float = 1.0, grey: bool = False
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Paste ``patch`` with its top-left at ``(x, y)``; returns a new uint8 image and the box.
+
+    Raises ValueError when the patch does not fit inside the image at that position.
+    """
+    w, h = patch.size
+    if x < 0 or y < 0 or x + w > image.shape[1] or y + h > image.shape[0]:
+        raise ValueError(
+            f"patch {w}x{h} at ({x}, {y}) leaves the {image.shape[1]}x{image.shape[0]} image"
+        )
+    delta = patch.delta
+    if grey:
+        delta = np.repeat(delta.mean(axis=2, keepdims=True), 3, axis=2)
+    out = image.copy()
+    region = out[y : y + h, x : x + w].astype(np.float32)
+    region += gain * patch.alpha[..., None] * delta
+    out[y : y + h, x : x + w] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+    return out, (float(x), float(y), float(x + w), float(y + h))
+
+
+def _clear(box: np.ndarray, occupied: np.ndarray, gap: float) -> bool:
+    if len(occupied) == 0:
+        return True
+    sep = (
+        (box[2] + gap <= occupied[:, 0])
+        | (occupied[:, 2] + gap <= box[0])
+        | (box[3] + gap <= occupied[:, 1])
+        | (occupied[:, 3] + gap <= box[1])
+    )
+    return bool(sep.all())
+
+
+def paste_random(
+    image: np.ndarray,
+    part: np.ndarray,
+    occupied: np.ndarray,
+    bank: Sequence[ScratchPatch],
+    rng: np.random.Generator,
+    cfg: SynthesisConfig,
+    count: int,
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Paste up to ``count`` random scratches from ``bank`` on ``image`` uint8[H, W, 3].
+
+    Args:
+        part: bool[H, W], where a paste may land (the part, away from its edge).
+        occupied: float[N, 4] xyxy boxes to stay clear of (the real scratches).
+    Returns the new image, the pasted boxes float[K, 4] (K <= count) and their categories.
+    """
+    boxes: list[tuple[float, float, float, float]] = []
+    cats: list[int] = []
+    taken = np.asarray(occupied, dtype=np.float64).reshape(-1, 4)
+    for _ in range(count if bank else 0):
+        src = bank[int(rng.integers(len(bank)))]
+        scale = float(rng.uniform(*cfg.scale_range))
+        patch = transform_patch(src, int(rng.integers(4)), bool(rng.integers(2)), scale)
+        w, h = patch.size
+        if w >= image.shape[1] or h >= image.shape[0]:
+            continue
+        for _ in range(cfg.attempts):
+            x = int(rng.integers(image.shape[1] - w + 1))
+            y = int(rng.integers(image.shape[0] - h + 1))
+            box = np.array([x, y, x + w, y + h], dtype=np.float64)
+            if part[y : y + h, x : x + w].all() and _clear(box, taken, gap=4.0):
+                gain = float(rng.uniform(*cfg.gain_range))
+                grey = bool(rng.random() < cfg.grey_probability)
+                image, pasted = paste_scratch(image, patch, x, y, gain, grey)
+                boxes.append(pasted)
+                cats.append(patch.category_id)
+                taken = np.vstack([taken, box])
+                break
+    return image, np.asarray(boxes, dtype=np.float64).reshape(-1, 4), cats
+
+
+def render_synthesis_preview(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]], path: str | Path, cell: int = 256
+) -> Path:
+    """Save a PNG: each row is a real scratch crop (left) and a pasted one (right).
+
+    ``pairs`` holds ``(real_crop, pasted_crop)`` uint8[h, w, 3] arrays (any sizes: each is
+    fitted into a ``cell`` square). Written atomically (temp file + rename).
+    """
+    path = Path(path)
+    sheet = Image.new("RGB", (2 * cell + 12, max(1, len(pairs)) * (cell + 4) + 20), (30, 30, 30))
+    draw = ImageDraw.Draw(sheet)
+    draw.text((8, 4), "real", fill=(0, 255, 0))
+    draw.text((cell + 12, 4), "pasted", fill=(255, 0, 255))
+    for row, crops in enumerate(pairs):
+        for col, crop in enumerate(crops):
+            im = Image.fromarray(crop)
+            im.thumbnail((cell, cell))
+            sheet.paste(im, (4 + col * (cell + 4), 20 + row * (cell + 4)))
+    tmp = path.with_suffix(".tmp.png")
+    sheet.save(tmp)
+    tmp.replace(path)
+    return path

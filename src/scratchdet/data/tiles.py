@@ -1,0 +1,371 @@
+"""Training on native-resolution tiles (``input_mode: tiles``).
+
+:class:`TileDataset` draws, for each index of an epoch, one ``tile_size`` square of a photo at
+full resolution:
+
+- with probability ``positive_fraction`` a *positive* tile around a random ground-truth box
+  (uniform offset, so the box lands anywhere in the tile),
+- otherwise a *background* tile at a random place over the part region of a random photo
+  (scratched or clean; any boxes it holds are targets too).
+
+Tiles stay inside a window around the part (the region of ``inference.localize`` widened
+by ``context`` px), which is all that is decoded and cached. Boxes cut by the tile edge follow
+the edge-cut rule of ``inference.tiling.boxes_into_tile`` (as at inference). Optional copy-
+paste synthesis (``data.synthesis``) adds real scratches on clean paint, then flips,
+90-degree rotations and a small colour jitter are applied. Every draw is seeded by
+``(seed, epoch, index)``: the same on any worker, different each epoch (:meth:`set_epoch`).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from pydantic import Field
+
+from scratchdet.config import StrictConfig
+from scratchdet.data.records import Dataset, ImageRecord
+from scratchdet.data.synthesis import ScratchPatch, SynthesisConfig, cut_scratch, paste_random
+from scratchdet.inference.localize import LocalizeConfig, foreground_mask, locate_part, read_reduced
+from scratchdet.inference.tiling import Tile, boxes_into_tile
+
+Transform = Callable[[Any, Any], tuple[Any, Any]]
+
+
+class TileConfig(StrictConfig):
+    """Settings of :class:`TileDataset`."""
+
+    tile_size: int = Field(1024, gt=0)
+    samples_per_epoch: int | None = Field(None, gt=0, description="None: 16 x photos")
+    positive_fraction: float = Field(0.65, ge=0, le=1)
+    context: int = Field(512, ge=0, description="px around the part region tiles may reach")
+    min_visible: float = Field(0.25, ge=0, le=1, description="edge-cut rule: visible fraction")
+    min_box_size: float = Field(2.0, ge=0, description="edge-cut rule: min clipped side, px")
+    hflip: bool = True
+    vflip: bool = True
+    rot90: bool = True
+    jitter: float = Field(0.1, ge=0, lt=1, description="brightness/contrast/saturation +-")
+    max_cached_photos: int = Field(64, ge=0, description="decoded part windows kept in memory")
+    seed: int = 0
+    synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
+    localize: LocalizeConfig = Field(default_factory=LocalizeConfig)
+
+
+def xyxy(record: ImageRecord) -> np.ndarray:
+    """The record's boxes as float[N, 4] xyxy."""
+    b = np.array([box.bbox for box in record.boxes], dtype=np.float64).reshape(-1, 4)
+    b[:, 2:] += b[:, :2]
+    return b
+
+
+def random_tile_over(
+    box: Sequence[float], window: Tile, tile: int, rng: np.random.Generator
+) -> Tile:
+    """A random ``tile`` square inside ``window`` that contains ``box`` (or lies inside it).
+
+    When ``box`` is smaller than the tile the tile contains it, at a uniform offset; when it
+    is larger the tile lies inside it. Near the window edge the tile is shifted back inside
+    (the box is then only partly in it); a window smaller than ``tile`` gives a smaller tile.
+    """
+    starts = []
+    for lo_box, hi_box, lo_win, hi_win in (
+        (box[0], box[2], window[0], window[2]),
+        (box[1], box[3], window[1], window[3]),
+    ):
+        size = min(tile, hi_win - lo_win)
+        a, b = sorted((int(np.ceil(hi_box)) - size, int(np.floor(lo_box))))
+        a, b = max(a, lo_win), min(b, hi_win - size)
+        if a > b:  # box near the window edge: the closest valid start
+            a = b = min(max(a, lo_win), hi_win - size)
+        starts.append((int(rng.integers(a, b + 1)), size))
+    (x, w), (y, h) = starts
+    return (x, y, x + w, y + h)
+
+
+def rot90_boxes(boxes: np.ndarray, k: int, width: int, height: int) -> np.ndarray:
+    """Boxes after ``np.rot90(image, k)`` (counter-clockwise) of a ``width x height`` image."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    for _ in range(k % 4):
+        b = np.stack([b[:, 1], width - b[:, 2], b[:, 3], width - b[:, 0]], axis=1)
+        width, height = height, width
+    return b
+
+
+def hflip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
+    """Boxes after a left-right flip of an image ``width`` px wide."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.stack([width - b[:, 2], b[:, 1], width - b[:, 0], b[:, 3]], axis=1)
+
+
+def vflip_boxes(boxes: np.ndarray, height: int) -> np.ndarray:
+    """Boxes after a top-bottom flip of an image ``height`` px high."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.stack([b[:, 0], height - b[:, 3], b[:, 2], height - b[:, 1]], axis=1)
+
+
+def color_jitter(image: torch.Tensor, amount: float, rng: np.random.Generator) -> torch.Tensor:
+    """Random brightness, contrast and saturation factors in ``1 +- amount`` (float 0-1)."""
+    b, c, s = (float(v) for v in rng.uniform(1 - amount, 1 + amount, size=3))
+    image = image * b
+    mean = image.mean()
+    image = (image - mean) * c + mean
+    grey = image.mean(dim=0, keepdim=True)
+    return ((image - grey) * s + grey).clamp(0, 1)
+
+
+@dataclass
+class PhotoWindow:
+    """The decoded window of one photo around its part, and the paste mask in it."""
+
+    window: Tile
+    pixels: np.ndarray  # uint8[h, w, 3] of the window
+    part: np.ndarray  # bool[h, w]: on the part, away from its edge (where pastes may land)
+
+
+@dataclass
+class TileSample:
+    """One drawn tile before tensor conversion (also used by tests and previews)."""
+
+    image: np.ndarray  # uint8[T, T, 3]
+    boxes: np.ndarray  # float[N, 4] xyxy tile pixels
+    labels: np.ndarray  # int64[N]
+    synthetic: np.ndarray  # bool[N], True for pasted scratches
+    record: int
+    tile: Tile
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_window(record: ImageRecord, tile: int, context: int, lcfg: LocalizeConfig) -> PhotoWindow:
+    """Decode the part window of ``record``: its part region widened by ``context`` px."""
+    if record.path is None:
+        raise ValueError(f"{record.file_name}: photo not on disk (record.path is None)")
+    small, (width, height) = read_reduced(record.path, lcfg.draft_scale)
+    if (width, height) != (record.width, record.height):
+        raise ValueError(
+            f"{record.path}: photo is {width}x{height}, the annotations say "
+            f"{record.width}x{record.height}"
+        )
+    region = locate_part(small, (width, height), lcfg)
+    x0, y0, x1, y1 = region.box
+    window = [x0 - context, y0 - context, x1 + context, y1 + context]
+    for lo, hi, size in ((0, 2, width), (1, 3, height)):
+        short = max(min(tile, size) - (window[hi] - window[lo]), 0)
+        window[lo] -= short // 2
+        window[hi] += short - short // 2
+        shift = max(-window[lo], 0) - max(window[hi] - size, 0)
+        window[lo], window[hi] = max(window[lo] + shift, 0), min(window[hi] + shift, size)
+    wx0, wy0, wx1, wy1 = (int(v) for v in window)
+    with Image.open(record.path) as im:
+        pixels = np.asarray(im.convert("RGB").crop((wx0, wy0, wx1, wy1)))
+    # paste mask: the part's grid cells inside the region, eroded by one cell
+    grid = foreground_mask(small, lcfg)
+    grid[1:-1, 1:-1] &= grid[:-2, 1:-1] & grid[2:, 1:-1] & grid[1:-1, :-2] & grid[1:-1, 2:]
+    cell_x = width / small.shape[1] * lcfg.block
+    cell_y = height / small.shape[0] * lcfg.block
+    cols = np.minimum((np.arange(wx0, wx1) / cell_x).astype(int), grid.shape[1] - 1)
+    rows = np.minimum((np.arange(wy0, wy1) / cell_y).astype(int), grid.shape[0] - 1)
+    part = grid[rows][:, cols]
+    xs, ys = np.arange(wx0, wx1), np.arange(wy0, wy1)
+    part &= ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None, :]
+    return PhotoWindow((wx0, wy0, wx1, wy1), pixels, part)
+
+
+class TileDataset(torch.utils.data.Dataset):
+    """Native-resolution training tiles; see the module docstring.
+
+    Args:
+        data: the training records (a :class:`Dataset` or a sequence of records with paths).
+        labels: COCO category id -> label (1..K); default: sorted category ids -> 1..K.
+        cfg: tile settings; ``tile_size`` overrides ``cfg.tile_size`` when given.
+        transforms: optional torchvision-v2 ``(image, target) -> (image, target)``, applied
+            after this dataset's own augmentations.
+
+    Items are ``(image, target, meta)``: ``Tensor[3, T, T]`` float 0-1, ``{"boxes":
+    FloatTensor[N, 4] xyxy, "labels": Int64Tensor[N]}`` and ``{"image_id", "tile", "scale"}``.
+    """
+
+    def __init__(
+        self,
+        data: Dataset | Sequence[ImageRecord],
+        labels: Mapping[int, int] | None = None,
+        cfg: TileConfig | None = None,
+        *,
+        tile_size: int | None = None,
+        transforms: Transform | None = None,
+    ) -> None:
+        cfg = cfg or TileConfig()
+        self.cfg = cfg if tile_size is None else cfg.model_copy(update={"tile_size": tile_size})
+        self.records = list(data.images if isinstance(data, Dataset) else data)
+        if not self.records:
+            raise ValueError("TileDataset: no records (expected photos present on disk)")
+        cats = sorted({b.category_id for r in self.records for b in r.boxes})
+        self.labels = dict(labels) if labels is not None else {c: i + 1 for i, c in enumerate(cats)}
+        unknown = sorted(set(cats) - set(self.labels))
+        if unknown:
+            raise ValueError(f"category ids {unknown} have no label (labels: {self.labels})")
+        self.transforms = transforms
+        self.epoch = 0
+        self._box_index = [(i, j) for i, r in enumerate(self.records) for j in range(len(r.boxes))]
+        self._cache: OrderedDict[int, PhotoWindow] = OrderedDict()
+        scratched = sum(r.scratched for r in self.records)
+        self.synthesis = self.cfg.synthesis.active(scratched)
+        self._bank: list[ScratchPatch] | None = None
+
+    def __len__(self) -> int:
+        return self.cfg.samples_per_epoch or 16 * len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw different tiles in each epoch (call from the training loop)."""
+        self.epoch = epoch
+
+    def window(self, index: int) -> PhotoWindow:
+        """The (cached) decoded part window of record ``index``."""
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        win = load_window(
+            self.records[index], self.cfg.tile_size, self.cfg.context, self.cfg.localize
+        )
+        if self.cfg.max_cached_photos > 0:
+            self._cache[index] = win
+            while len(self._cache) > self.cfg.max_cached_photos:
+                self._cache.popitem(last=False)
+        return win
+
+    def bank(self) -> list[ScratchPatch]:
+        """The real scratches cut from every box of the records (built on first use)."""
+        if self._bank is None:
+            s = self.cfg.synthesis
+            bank = []
+            for i, rec in enumerate(self.records):
+                if not rec.scratched:
+                    continue
+                win = self.window(i)
+                shift = np.array(win.window[:2] * 2, dtype=np.float64)
+                cats = [[b.category_id] for b in rec.boxes]
+                for box in np.hstack([xyxy(rec) - shift, cats]):
+                    patch = cut_scratch(
+                        win.pixels, box[:4], s.ring, s.feather, rec.file_name, int(box[4])
+                    )
+                    if patch is not None:
+                        bank.append(patch)
+            self._bank = bank
+        return self._bank
+
+    def _draw_tile(self, rng: np.random.Generator) -> tuple[int, Tile]:
+        t = self.cfg.tile_size
+        if self._box_index and rng.random() < self.cfg.positive_fraction:
+            rec, j = self._box_index[int(rng.integers(len(self._box_index)))]
+            win = self.window(rec)
+            return rec, random_tile_over(xyxy(self.records[rec])[j], win.window, t, rng)
+        rec = int(rng.integers(len(self.records)))
+        win = self.window(rec)
+        ys, xs = np.nonzero(win.part)
+        if len(xs):  # over the part: a random part pixel, the tile anywhere around it
+            k = int(rng.integers(len(xs)))
+            x, y = xs[k] + win.window[0], ys[k] + win.window[1]
+            return rec, random_tile_over((x, y, x + 1, y + 1), win.window, t, rng)
+        return rec, random_tile_over(win.window, win.window, t, rng)
+
+    def sample(self, index: int) -> TileSample:
+        """Draw tile ``index`` of the current epoch (before tensor conversion)."""
+        rng = np.random.default_rng((self.cfg.seed, self.epoch, index))
+        rec_i, tile = self._draw_tile(rng)
+        rec, win = self.records[rec_i], self.window(rec_i)
+        wx0, wy0 = win.window[:2]
+        x0, y0, x1, y1 = tile[0] - wx0, tile[1] - wy0, tile[2] - wx0, tile[3] - wy0
+        image = win.pixels[y0:y1, x0:x1]
+        assert image.shape[:2] == (tile[3] - tile[1], tile[2] - tile[0]), (tile, win.window)
+        photo_boxes = xyxy(rec)
+        kept = boxes_into_tile(photo_boxes, tile, self.cfg.min_visible, self.cfg.min_box_size)
+        cats = np.array([rec.boxes[k].category_id for k in kept.index], dtype=np.int64)
+        labels = np.array([self.labels[c] for c in cats], dtype=np.int64)
+        boxes, synthetic = kept.boxes, np.zeros(len(kept.boxes), dtype=bool)
+        s = self.cfg.synthesis
+        if self.synthesis and rng.random() < s.probability:
+            count = int(rng.integers(1, s.max_per_tile + 1))
+            occupied = photo_boxes - np.array(tile[:2] * 2, dtype=np.float64)
+            image, pasted, pasted_cats = paste_random(
+                image, win.part[y0:y1, x0:x1], occupied, self.bank(), rng, s, count
+            )
+            boxes = np.concatenate([boxes, pasted])
+            labels = np.concatenate([labels, [self.labels[c] for c in pasted_cats]])
+            synthetic = np.concatenate([synthetic, np.ones(len(pasted), dtype=bool)])
+        image, boxes = self._geometric(np.ascontiguousarray(image), boxes, rng)
+        return TileSample(image, boxes, labels.astype(np.int64), synthetic, rec_i, tile)
+
+    def _geometric(
+        self, image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image.shape[:2]
+        if self.cfg.hflip and rng.random() < 0.5:
+            image, boxes = image[:, ::-1], hflip_boxes(boxes, w)
+        if self.cfg.vflip and rng.random() < 0.5:
+            image, boxes = image[::-1], vflip_boxes(boxes, h)
+        if self.cfg.rot90:
+            k = int(rng.integers(4))
+            image, boxes = np.rot90(image, k), rot90_boxes(boxes, k, w, h)
+        return np.ascontiguousarray(image), boxes
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"tile index {index} out of range 0..{len(self) - 1}")
+        s = self.sample(index)
+        image = torch.from_numpy(s.image).permute(2, 0, 1).float().div_(255)
+        if self.cfg.jitter > 0:
+            rng = np.random.default_rng((self.cfg.seed, self.epoch, index, 1))
+            image = color_jitter(image, self.cfg.jitter, rng)
+        target = {
+            "boxes": torch.as_tensor(s.boxes, dtype=torch.float32).reshape(-1, 4),
+            "labels": torch.as_tensor(s.labels, dtype=torch.int64),
+        }
+        if self.transforms is not None:
+            image, target = self._apply_transforms(image, target)
+        meta = {"image_id": self.records[s.record].id, "tile": s.tile, "scale": (1.0, 1.0)}
+        return image, target, meta
+
+    def _apply_transforms(
+        self, image: torch.Tensor, target: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        from torchvision import tv_tensors
+
+        h, w = image.shape[-2:]
+        boxes = tv_tensors.BoundingBoxes(target["boxes"], format="XYXY", canvas_size=(h, w))
+        img, out = self.transforms(tv_tensors.Image(image), {**target, "boxes": boxes})
+        plain = {"boxes": out["boxes"].as_subclass(torch.Tensor), "labels": out["labels"]}
+        return img.as_subclass(torch.Tensor), plain
+
+
+def _crop_with_box(image: np.ndarray, box: np.ndarray, pad: int, colour: tuple) -> np.ndarray:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    h, w = image.shape[:2]
+    cx0, cy0, cx1, cy1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
+    crop = Image.fromarray(image[cy0:cy1, cx0:cx1])
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(crop).rectangle([x0 - cx0, y0 - cy0, x1 - cx0 - 1, y1 - cy0 - 1], outline=colour)
+    return np.asarray(crop)
+
+
+def preview_synthesis(dataset: TileDataset, path: str | Any, rows: int = 6, pad: int = 48) -> Any:
+    """PNG of real scratches (left, green box) next to pasted ones (right, magenta box)."""
+    from scratchdet.data.synthesis import render_synthesis_preview
+
+    if not dataset.synthesis:
+        raise ValueError("preview_synthesis: synthesis is off for this dataset")
+    real, pasted = [], []
+    for i in range(len(dataset)):
+        s = dataset.sample(i)
+        for box, syn in zip(s.boxes, s.synthetic, strict=True):
+            target = pasted if syn else real
+            colour = (255, 0, 255) if syn else (0, 255, 0)
+            if len(target) < rows:
+                target.append(_crop_with_box(s.image, box, pad, colour))
+        if len(real) >= rows and len(pasted) >= rows:
+            break
+    return render_synthesis_preview(list(zip(real, pasted, strict=False)), path)
