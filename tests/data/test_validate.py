@@ -197,3 +197,18 @@ def test_real_train_photos_are_valid(sample: Path) -> None:
     )
     assert report.num_photos_checked == 8
     assert report.errors == []
+
+
+def test_wrong_types_and_missing_folder(tmp_path: Path) -> None:
+    coco = {
+        "categories": [{"id": 1, "name": "scratch"}],
+        "images": [{"id": 1, "file_name": "white_a.jpg", "width": 64, "height": 48}],
+        "annotations": [{"id": 1, "image_id": [1], "category_id": {"x": 1}, "bbox": [1, 1, 2, 2]}],
+    }
+    ann = tmp_path / "a.json"
+    ann.write_text(json.dumps(coco))
+    code, out = validate(ann, tmp_path / "nowhere")
+    assert code == 1
+    assert "annotation id 1: image_id [1] is not an image of this file" in out
+    assert "annotation id 1: unknown category_id {'x': 1} (known: 1)" in out
+    assert "nowhere: image folder not found" in out

@@ -186,12 +186,13 @@ def _check_annotations(
         if ann["id"] in seen:
             report.add("error", report.annotations, rec, "duplicate annotation id")
         seen.add(ann["id"])
-        img = images.get(ann.get("image_id"))  # type: ignore[arg-type]
+        image_id = ann.get("image_id")
+        img = images.get(image_id) if _is_int(image_id) else None
         if img is None:
             msg = f"image_id {ann.get('image_id')!r} is not an image of this file"
             report.add("error", report.annotations, rec, msg)
         cat = ann.get("category_id")
-        if cat not in categories:
+        if not _is_int(cat) or cat not in categories:
             known = ", ".join(str(c) for c in sorted(categories)) or "none"
             msg = f"unknown category_id {cat!r} (known: {known})"
             report.add("error", report.annotations, rec, msg)
