@@ -96,3 +96,14 @@ def test_cli_analyze(tmp_path: Path) -> None:
     assert "2 photos ranked, 1 found" in res.output
     assert "worst: red_b.jpg  AP50 n/a  misses 0/0  false boxes 1" in res.output
     assert (tmp_path / "an/worst/01_red_b.jpg").is_file()
+
+
+def test_shipped_config_gives_the_seed_settings() -> None:
+    from scratchdet.config import load_config
+    from scratchdet.evaluation import seed_bands
+    from scratchdet.evaluation.config import EvaluationConfig
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(EvaluationConfig, root / "configs/evaluate.yaml")
+    assert cfg.size_bands() == seed_bands()
+    assert (cfg.groups, cfg.max_dets, cfg.target_recall) == (["white", "red"], 100, 0.95)

@@ -119,3 +119,14 @@ def test_to_dict_is_json_able() -> None:
     data = json.loads(json.dumps(result.to_dict()))
     assert data["groups"] == ["all", "white", "red"]
     assert len(data["pr_curves"]["recall"]) == 101
+
+
+def test_minimal_coco_without_sizes_or_area() -> None:
+    gt = {"images": [{"id": 1, "file_name": "red_x.jpg"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 30, 30]}],
+          "categories": CATS}
+    result = evaluate(gt, [_det(1, [0, 0, 30, 30], 0.8)])
+    assert result.groups == ("all", "red")
+    assert result.value("AP", "0.50", band="0-40^2", group="red") == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="image #0: expected a dict with an integer 'id'"):
+        evaluate({**gt, "images": [{"file_name": "a.jpg"}]}, [])

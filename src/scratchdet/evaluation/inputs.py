@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.records import Dataset, records_from_coco
+from scratchdet.data.records import Dataset, image_attributes
 
 GroundTruth = Dataset | Mapping[str, Any] | str | Path
 Detections = Sequence[Mapping[str, Any]] | str | Path
@@ -68,6 +69,10 @@ def _check_coco(coco: Mapping[str, Any], source: str) -> dict[str, Any]:
     for key in ("images", "annotations", "categories"):
         if not isinstance(coco.get(key), list):
             raise ValueError(f"{source}: expected a COCO dict with a '{key}' list")
+    for i, img in enumerate(coco["images"]):
+        if not isinstance(img, Mapping) or not isinstance(img.get("id"), int):
+            raise ValueError(f"{source}: image #{i}: expected a dict with an integer 'id', "
+                             f"got {img!r}")
     image_ids = {int(img["id"]) for img in coco["images"]}
     annotations = []
     for i, ann in enumerate(coco["annotations"]):
@@ -86,8 +91,13 @@ def _check_coco(coco: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 
 def _attributes(coco: Mapping[str, Any], dataset: Dataset | None) -> dict[int, dict[str, str]]:
-    records = dataset if dataset is not None else records_from_coco(dict(coco))
-    attrs = {rec.id: dict(rec.attributes) for rec in records.images}
+    if dataset is not None:
+        attrs = {rec.id: dict(rec.attributes) for rec in dataset.images}
+    else:
+        counts = Counter(int(a["image_id"]) for a in coco["annotations"])
+        attrs = {int(img["id"]): image_attributes(str(img.get("file_name", "")),
+                                                  counts[int(img["id"])])
+                 for img in coco["images"]}
     for img in coco["images"]:
         extra = {
             k: str(v) for k, v in img.items()
