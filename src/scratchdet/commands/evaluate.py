@@ -7,7 +7,7 @@ Settings come from an optional YAML (``--config``, validated by ``EvaluationConf
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -42,7 +42,7 @@ def _settings(config: Path | None, set_: list[str], **explicit: Any) -> Any:
     return cfg
 
 
-def _fail(err: Exception) -> None:
+def _fail(err: Exception) -> NoReturn:
     typer.echo(f"error: {err}", err=True)
     raise typer.Exit(1) from None
 

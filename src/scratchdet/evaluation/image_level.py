@@ -157,8 +157,8 @@ def _notes(photos: Sequence[PhotoScore], group: str) -> tuple[str, ...]:
     if all(p.scratched for p in photos):
         notes.append(f"{group}: no clean photos, AUROC and false-reject rate are undefined")
     if photos and all(p.score <= 0 for p in photos):
-        notes.append(f"{group}: no detections, every photo scores 0 "
-                     "(AUROC 0.5 by ties); no threshold separates scratched from clean")
+        notes.append(f"{group}: no detections, every photo scores 0 (a tie: AUROC 0.5 when "
+                     "defined); no threshold separates scratched from clean")
     return tuple(notes)
 
 
