@@ -1,0 +1,195 @@
+"""Native-resolution training tiles: placement, box transforms, the dataset, the sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from scratchdet.data.records import BoxRecord, ImageRecord, load_coco_records
+from scratchdet.data.tiles import (
+    TileConfig,
+    TileDataset,
+    hflip_boxes,
+    preview_synthesis,
+    random_tile_over,
+    rot90_boxes,
+    vflip_boxes,
+    xyxy,
+)
+from scratchdet.inference.tiling import boxes_into_tile
+
+
+def test_random_tile_over_puts_the_box_anywhere_inside() -> None:
+    rng = np.random.default_rng(0)
+    box, window = (1000.0, 800.0, 1040.0, 900.0), (0, 0, 4608, 3072)
+    tiles = np.array([random_tile_over(box, window, 512, rng) for _ in range(2000)])
+    assert (tiles[:, 2] - tiles[:, 0] == 512).all() and (tiles[:, 3] - tiles[:, 1] == 512).all()
+    assert (tiles[:, 0] <= 1000).all() and (tiles[:, 2] >= 1040).all()
+    assert (tiles[:, 1] <= 800).all() and (tiles[:, 3] >= 900).all()
+    # box at the left / right edge of the tile both happen: offsets span the whole range
+    assert tiles[:, 0].min() == 1040 - 512 and tiles[:, 0].max() == 1000
+    assert tiles[:, 1].min() == 900 - 512 and tiles[:, 1].max() == 800
+
+
+def test_random_tile_over_stays_in_window() -> None:
+    rng = np.random.default_rng(1)
+    window = (100, 200, 1300, 1000)
+    for _ in range(200):  # box at the window corner: the tile is pushed back inside
+        t = random_tile_over((90.0, 190.0, 130.0, 230.0), window, 512, rng)
+        assert t == (100, 200, 612, 712)
+    big = random_tile_over((0, 0, 4000, 3000), (0, 0, 4608, 3072), 512, rng)  # tile in box
+    assert big[0] >= 0 and big[2] <= 4000 and big[1] >= 0 and big[3] <= 3000
+    assert random_tile_over((10, 10, 20, 20), (0, 0, 300, 200), 512, rng) == (0, 0, 300, 200)
+
+
+@pytest.mark.parametrize("op", ["rot1", "rot2", "rot3", "hflip", "vflip"])
+def test_box_transforms_match_the_image_transforms(op: str) -> None:
+    h, w = 60, 90
+    box = np.array([[10.0, 5.0, 30.0, 45.0]])
+    img = np.zeros((h, w), dtype=bool)
+    img[5:45, 10:30] = True
+    if op.startswith("rot"):
+        k = int(op[-1])
+        out, moved = np.rot90(img, k), rot90_boxes(box, k, w, h)
+    elif op == "hflip":
+        out, moved = img[:, ::-1], hflip_boxes(box, w)
+    else:
+        out, moved = img[::-1], vflip_boxes(box, h)
+    ys, xs = np.nonzero(out)
+    np.testing.assert_allclose(moved, [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]])
+
+
+def _photo(path: Path, scratches: list[tuple[int, int, int, int]]) -> Path:
+    """A 1280x960 grey photo with a white part (320..960 x 240..800) and dark line scratches."""
+    xx = np.mgrid[0:960, 0:1280][1]
+    img = np.repeat((120 - 10 * ((xx / 1280 - 0.5) ** 2))[..., None], 3, axis=2)
+    img[240:800, 320:960] = 225
+    for x0, y0, x1, y1 in scratches:
+        n = max(x1 - x0, y1 - y0)
+        t = np.linspace(0, 1, 4 * n)
+        img[(y0 + t * (y1 - y0 - 1)).astype(int), (x0 + t * (x1 - x0 - 1)).astype(int)] = 90
+    Image.fromarray(img.astype(np.uint8)).save(path, quality=95)
+    return path
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory: pytest.TempPathFactory) -> list[ImageRecord]:
+    root = tmp_path_factory.mktemp("tiles")
+    boxes = [[(400, 300, 460, 380), (700, 600, 790, 640)], [(820, 500, 860, 700)], []]
+    out = []
+    for i, bs in enumerate(boxes):
+        path = _photo(root / f"white_{i}.jpg", bs)
+        recs = tuple(
+            BoxRecord(10 * i + j, i, 1, (b[0], b[1], b[2] - b[0], b[3] - b[1]))
+            for j, b in enumerate(bs)
+        )
+        out.append(ImageRecord(i, path.name, 1280, 960, recs, {"colour": "white"}, path))
+    return out
+
+
+def _cfg(**kw: object) -> TileConfig:
+    base = {"tile_size": 256, "samples_per_epoch": 40, "context": 64, "localize": {"margin": 32}}
+    return TileConfig.model_validate({**base, **kw})
+
+
+def test_items_are_torchvision_tensors_and_seeded(records: list[ImageRecord]) -> None:
+    ds = TileDataset(records, cfg=_cfg())
+    assert len(ds) == 40 and ds.synthesis  # 2 scratched photos < 200: synthesis on by default
+    image, target, meta = ds[0]
+    assert image.shape == (3, 256, 256) and image.dtype == torch.float32
+    assert image.min() >= 0 and image.max() <= 1
+    assert target["boxes"].dtype == torch.float32 and target["boxes"].shape[1] == 4
+    assert target["labels"].dtype == torch.int64 and set(meta) == {"image_id", "tile", "scale"}
+    again = TileDataset(records, cfg=_cfg())[0]
+    assert torch.equal(image, again[0]) and torch.equal(target["boxes"], again[1]["boxes"])
+    ds.set_epoch(1)
+    assert ds.sample(0).tile != TileDataset(records, cfg=_cfg()).sample(0).tile
+
+
+def test_positive_tiles_hold_their_box_and_follow_the_edge_rule(records) -> None:
+    cfg = _cfg(
+        positive_fraction=1.0,
+        hflip=False,
+        vflip=False,
+        rot90=False,
+        synthesis={"enabled": False},
+        samples_per_epoch=60,
+    )
+    ds = TileDataset(records, cfg=cfg)
+    for i in range(len(ds)):
+        s = ds.sample(i)
+        assert s.record in (0, 1) and len(s.boxes) >= 1  # only scratched photos
+        assert (s.boxes >= 0).all() and (s.boxes <= 256).all()
+        expected = boxes_into_tile(xyxy(records[s.record]), s.tile, 0.25, 2.0)
+        np.testing.assert_allclose(s.boxes, expected.boxes)
+        win = ds.window(s.record)
+        x0, y0 = s.tile[0] - win.window[0], s.tile[1] - win.window[1]
+        np.testing.assert_array_equal(s.image, win.pixels[y0 : y0 + 256, x0 : x0 + 256])
+
+
+def test_background_tiles_lie_over_the_part(records) -> None:
+    ds = TileDataset(records, cfg=_cfg(positive_fraction=0.0, synthesis={"enabled": False}))
+    records_seen = set()
+    for i in range(len(ds)):
+        s = ds.sample(i)
+        records_seen.add(s.record)
+        x0, y0, x1, y1 = s.tile
+        assert x0 < 960 and x1 > 320 and y0 < 800 and y1 > 240  # overlaps the part
+    assert records_seen == {0, 1, 2}  # clean photos too
+
+
+def test_synthesis_pastes_inside_the_part_and_only_changes_pasted_boxes(records) -> None:
+    cfg = _cfg(
+        hflip=False,
+        vflip=False,
+        rot90=False,
+        samples_per_epoch=30,
+        synthesis={"probability": 1.0, "scale_range": (0.8, 1.0)},
+    )
+    ds = TileDataset(records, cfg=cfg)
+    assert len(ds.bank()) == 3
+    pasted = 0
+    for i in range(len(ds)):
+        s = ds.sample(i)
+        win = ds.window(s.record)
+        x0, y0 = s.tile[0] - win.window[0], s.tile[1] - win.window[1]
+        before = win.pixels[y0 : y0 + 256, x0 : x0 + 256]
+        changed = (s.image != before).any(axis=2)
+        inside = np.zeros_like(changed)
+        for bx0, by0, bx1, by1 in s.boxes[s.synthetic].astype(int):
+            inside[by0:by1, bx0:bx1] = True
+            assert win.part[y0 + by0 : y0 + by1, x0 + bx0 : x0 + bx1].all()
+            pasted += 1
+        assert not (changed & ~inside).any()
+        assert len(s.labels) == len(s.boxes) and (s.labels == 1).all()
+    assert pasted >= 10
+
+
+def test_bad_input_is_named(records, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no records"):
+        TileDataset([])
+    with pytest.raises(ValueError, match="category ids"):
+        TileDataset(records, labels={7: 1})
+    lost = ImageRecord(9, "gone.jpg", 1280, 960, (), {}, None)
+    with pytest.raises(ValueError, match=r"gone\.jpg"):
+        TileDataset([lost], cfg=_cfg()).sample(0)
+
+
+def test_real_sample_tiles_and_preview(sample: Path, tmp_path: Path) -> None:
+    data = load_coco_records(sample / "annotations/train.json", sample / "train", only_present=True)
+    cfg = TileConfig(samples_per_epoch=12, synthesis={"probability": 1.0})
+    ds = TileDataset(data, cfg=cfg)
+    n_pasted = 0
+    for i in range(len(ds)):
+        image, target, _ = ds[i]
+        assert image.shape == (3, 1024, 1024)
+        b = target["boxes"]
+        assert ((b[:, 2:] > b[:, :2]).all()) and (b >= 0).all() and (b <= 1024).all()
+        n_pasted += int(ds.sample(i).synthetic.sum())
+    assert n_pasted > 0
+    out = preview_synthesis(ds, tmp_path / "synth.png", rows=3)
+    assert out.is_file() and out.stat().st_size > 10_000
