@@ -138,3 +138,12 @@ def test_cli_reports_failure(tmp_path: Path, monkeypatch) -> None:
         in result.output
     )
     assert [p for p in (tmp_path / "s").rglob("*") if p.is_file()] == []
+
+
+def test_cli_default_dest_is_the_sample_setting(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(fetch, "_urlopen", fake_opener({}))
+    monkeypatch.setenv("SCRATCHDET_SAMPLE", str(tmp_path / "env-sample"))
+    result = runner.invoke(app, ["data", "fetch-sample", "-q"])
+    assert result.exit_code == 1
+    assert (tmp_path / "env-sample" / "annotations").is_dir()  # created there, nothing left in it
+    assert [p for p in (tmp_path / "env-sample").rglob("*") if p.is_file()] == []

@@ -40,7 +40,9 @@ def _colours(text: str) -> tuple[str, ...]:
 
 @data_app.command("fetch-sample")
 def fetch_sample_cmd(
-    dest: Path = typer.Argument(..., help="Folder to create, e.g. data/scratch-sample."),
+    dest: Path | None = typer.Argument(
+        None, help="Folder to fill; default: $SCRATCHDET_SAMPLE, else data/scratch-sample."
+    ),
     ref: str = typer.Option("HEAD", help="Branch, tag or commit of the source repository."),
     force: bool = typer.Option(False, "--force", help="Download again files already valid."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
@@ -53,9 +55,10 @@ def fetch_sample_cmd(
     Re-running resumes: files already present and valid are kept.
     """
     from scratchdet.data.fetch import FetchError, describe, fetch_sample
+    from scratchdet.settings import sample_dir
 
     try:
-        result = fetch_sample(dest, ref=ref, force=force, progress=not quiet)
+        result = fetch_sample(sample_dir(dest), ref=ref, force=force, progress=not quiet)
     except FetchError as err:
         _fail(str(err))
     if not quiet:
