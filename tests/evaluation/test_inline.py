@@ -130,3 +130,12 @@ def test_minimal_coco_without_sizes_or_area() -> None:
     assert result.value("AP", "0.50", band="0-40^2", group="red") == pytest.approx(1.0)
     with pytest.raises(ValueError, match="image #0: expected a dict with an integer 'id'"):
         evaluate({**gt, "images": [{"file_name": "a.jpg"}]}, [])
+
+
+def test_from_dict_round_trip() -> None:
+    from scratchdet.evaluation import EvaluationResult
+
+    result = evaluate(GT, [_det(1, [100, 100, 50, 50], 0.9), _det(2, [9, 9, 9, 9], 0.2)],
+                      part_level=True, target_recall=1.0)
+    again = EvaluationResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert again == result

@@ -92,6 +92,24 @@ class EvaluationResult:
                                                   for g in self.groups)])
         return buf.getvalue()
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationResult:
+        """Rebuild from :meth:`to_dict` output (e.g. an evaluation folder's metrics.json)."""
+        part = data.get("part_level")
+        return cls(
+            bands=tuple(SizeBand(**b) for b in data["bands"]),
+            groups=tuple(data["groups"]),
+            group_by=data["group_by"],
+            max_dets=int(data["max_dets"]),
+            metrics={(m["metric"], m["iou"], m["band"], m["group"]): float(m["value"])
+                     for m in data["metrics"]},
+            summaries={k: GroupSummary(**s) for k, s in data["summaries"].items()},
+            recall_grid=tuple(data["pr_curves"]["recall"]),
+            pr_curves={g: tuple(c) for g, c in data["pr_curves"]["precision"].items()},
+            part_level=PartLevelResult.from_dict(part) if part else None,
+            source=data.get("source", ""),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict: settings, every metric, summaries, PR curves, part level."""
         return {
@@ -165,4 +183,8 @@ def part_level_text(part: PartLevelResult, thresholds: Sequence[float]) -> str:
         lines += [f"note: {n}" for n in pg.notes]
         if pg.target is not None:
             lines.append(f"target {pg.name}: {pg.target.message}")
+    pick = part.groups["all"].target
+    if pick is not None and pick.threshold is not None and len(groups) > 1:
+        lines.append(f"at the 'all' pick {pick.threshold:.4g}, per subgroup:")
+        lines += [f"  {g}: {part.at(pick.threshold, g).describe()}" for g in groups[1:]]
     return "\n".join(lines) + "\n"
