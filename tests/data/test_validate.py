@@ -212,3 +212,15 @@ def test_wrong_types_and_missing_folder(tmp_path: Path) -> None:
     assert "annotation id 1: image_id [1] is not an image of this file" in out
     assert "annotation id 1: unknown category_id {'x': 1} (known: 1)" in out
     assert "nowhere: image folder not found" in out
+
+
+def test_real_photo_truncated(sample: Path, tmp_path: Path, write_coco) -> None:
+    data = (sample / "train" / "red_DSC_0618.JPG").read_bytes()
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "red_DSC_0618.JPG").write_bytes(data[: int(len(data) * 0.9)])
+    ann = write_coco(tmp_path / "a.json", [(1, "red_DSC_0618.JPG", 4608, 3072)], [])
+    code, out = validate(ann, tmp_path / "img")
+    assert code == 1
+    assert (
+        "image id 1 'red_DSC_0618.JPG': truncated or corrupt image: image file is truncated" in out
+    )
