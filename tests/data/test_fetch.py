@@ -147,3 +147,25 @@ def test_cli_default_dest_is_the_sample_setting(tmp_path: Path, monkeypatch) -> 
     assert result.exit_code == 1
     assert (tmp_path / "env-sample" / "annotations").is_dir()  # created there, nothing left in it
     assert [p for p in (tmp_path / "env-sample").rglob("*") if p.is_file()] == []
+
+
+def test_connection_cut_mid_body_is_cleaned(tmp_path: Path) -> None:
+    import http.client
+
+    class Cut(io.BytesIO):
+        def __init__(self) -> None:
+            super().__init__(b"")
+            self.headers: dict[str, str] = {}
+
+        def read(self, size: int = -1) -> bytes:
+            raise http.client.IncompleteRead(b"partial", 100)
+
+    @contextmanager
+    def opener(url: str):
+        yield Cut()
+
+    with pytest.raises(
+        FetchError, match=r"download of annotations/val\.json failed: IncompleteRead"
+    ):
+        fetch_sample(tmp_path / "s", opener=opener, files=pick("annotations/val.json"))
+    assert [p for p in (tmp_path / "s").rglob("*") if p.is_file()] == []

@@ -17,6 +17,7 @@ present and valid are kept, so an interrupted fetch can simply be run again.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 from collections.abc import Callable
@@ -127,7 +128,7 @@ def download(item: SampleFile, dest: Path, url: str, opener: Opener) -> Path:
     except FetchError:
         tmp.unlink(missing_ok=True)
         raise
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, http.client.HTTPException) as err:  # IncompleteRead too
         tmp.unlink(missing_ok=True)
         raise FetchError(f"{url}: download of {item.local} failed: {err}") from None
     except BaseException:
