@@ -13,6 +13,7 @@ from PIL import Image
 from scratchdet.service.imaging import write_atomic
 from scratchdet.service.inspector import (
     Inspector,
+    TiledInspector,
     TorchDetectorInspector,
     checkpoint_model_id,
     inspector_from_checkpoint,
@@ -66,19 +67,28 @@ def test_checkpoint_factory_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         inspector_from_checkpoint(checkpoint)
 
 
-def test_checkpoint_factory_wraps_the_loaded_detector(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    checkpoint = tmp_path / "best.ckpt"
-    checkpoint.write_bytes(b"weights")
-    fake_module = type(sys)("scratchdet.training.checkpoint")
-    fake_module.load_detector = lambda path: FixedDetector()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "scratchdet.training.checkpoint", fake_module)
-    inspector = inspector_from_checkpoint(checkpoint)
-    # sha256(b"weights") starts with 4f...: the id names the exact file served.
-    assert inspector.model_id == checkpoint_model_id(checkpoint)
-    assert inspector.model_id.startswith("best.ckpt@") and len(inspector.model_id) == 22
-    assert inspector.inspect(Image.new("RGB", (64, 48)), 0.5).boxes == [[10.0, 20.0, 30.0, 40.0]]
+@pytest.mark.parametrize(("mode", "adapter"), [("tiles", TiledInspector),
+                                                ("resize", TorchDetectorInspector)])
+def test_real_checkpoint_is_served(tmp_path: Path, mode: str, adapter: type) -> None:
+    from scratchdet.training.checkpoint import save_model
+    from scratchdet.training.detector import build_detector
+
+    torch.manual_seed(0)
+    overrides = {"pretrained": False, "fpn_channels": 16}
+    model = build_detector("lite0_fpn_fast", 1, overrides)
+    config = {"model": "lite0_fpn_fast", "model_overrides": overrides, "input_mode": mode,
+              "tile_size": 128, "tile_overlap": 32, "resize": [96, 64]}
+    path = save_model(tmp_path / "model.pt", model.state_dict(),
+                      {"config": config, "class_names": ["scratch"], "category_ids": [1]})
+    inspector = inspector_from_checkpoint(path)
+    assert isinstance(inspector, adapter)
+    assert inspector.model_id == checkpoint_model_id(path)
+    assert inspector.model_id.startswith("model.pt@") and len(inspector.model_id) == 21
+    result = inspector.inspect(Image.new("RGB", (192, 128), (120, 120, 120)), threshold=0.0)
+    assert len(result.boxes) == len(result.scores)
+    for x1, y1, x2, y2 in result.boxes:
+        assert 0 <= x1 <= x2 <= 192 and 0 <= y1 <= y2 <= 128
+    assert result.timings["model_ms"] > 0
 
 
 def test_write_atomic_replaces_and_leaves_no_temp(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -149,12 +149,35 @@ def checkpoint_model_id(path: Path) -> str:
     return f"{path.name}@{digest.hexdigest()[:12]}"
 
 
+class TiledInspector:
+    """Adapter for :class:`scratchdet.inference.predictor.TiledPredictor` (native resolution)."""
+
+    def __init__(self, predictor: Any, model_id: str) -> None:
+        self.predictor = predictor
+        self.model_id = model_id
+
+    def inspect(self, image: Image.Image | np.ndarray, threshold: float) -> InspectionResult:
+        prediction = self.predictor.predict(_to_pil(image))
+        detections = prediction.detections
+        keep = detections["scores"] >= threshold
+        boxes = [[round(float(v), 2) for v in box] for box in detections["boxes"][keep]]
+        scores = [round(float(v), 6) for v in detections["scores"][keep]]
+        timings = {f"{name}_ms": sec * 1000.0 for name, sec in prediction.timings.items()}
+        timings.pop("decode_ms", None)  # the photo arrives decoded; the service times that
+        return InspectionResult(boxes, scores, verdict_for(scores), self.model_id, timings)
+
+
 def inspector_from_checkpoint(path: str | Path, max_side: int | None = None) -> Inspector:
-    """Load a scratchdet checkpoint (``scratchdet.training.checkpoint.load_detector``).
+    """Load a scratchdet checkpoint (``.ckpt`` or exported ``model.pt``) as an Inspector.
+
+    A model trained on tiles (``input_mode: tiles``) runs through the tiled native-resolution
+    predictor with its training tile size; one trained on resized photos runs on a copy
+    shrunk to its training size (``resize[0]``), unless ``max_side`` says otherwise.
 
     Raises:
         FileNotFoundError: the checkpoint file does not exist.
-        RuntimeError: this installation has no checkpoint loader yet.
+        RuntimeError: this installation has no checkpoint loader.
+        scratchdet.training.checkpoint.CheckpointError: the file is not a scratchdet checkpoint.
     """
     path = Path(path)
     if not path.is_file():
@@ -166,5 +189,14 @@ def inspector_from_checkpoint(path: str | Path, max_side: int | None = None) -> 
             f"cannot load {path}: scratchdet.training.checkpoint.load_detector is not "
             f"available in this installation ({error})"
         ) from error
-    model = load_detector(path)
-    return TorchDetectorInspector(model, checkpoint_model_id(path), max_side=max_side)
+    model, meta = load_detector(path)
+    model_id = checkpoint_model_id(path)
+    config = meta.config
+    if config.input_mode == "tiles" and max_side is None:
+        from scratchdet.inference.predictor import TiledPredictor
+
+        predictor = TiledPredictor(
+            model, tile_size=config.tile_size, min_overlap=config.tile_overlap
+        )
+        return TiledInspector(predictor, model_id)
+    return TorchDetectorInspector(model, model_id, max_side=max_side or config.resize[0])
