@@ -12,6 +12,7 @@ from scratchdet import __version__
 from scratchdet.commands import data as data_commands
 from scratchdet.commands import evaluate as evaluate_commands
 from scratchdet.commands import serve as serve_commands
+from scratchdet.commands import train as train_commands
 
 app = typer.Typer(
     name="scratchdet",
@@ -40,3 +41,4 @@ def main(
 data_commands.register(app)
 evaluate_commands.register(app)
 serve_commands.register(app)
+train_commands.register(app)

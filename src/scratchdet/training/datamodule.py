@@ -1,0 +1,170 @@
+"""Photos + COCO boxes -> batches for the detector, as a ``LightningDataModule``.
+
+``input_mode: resize`` (the seed) decodes each photo at reduced JPEG scale, resizes it to fit
+``resize`` keeping the ratio, and scales the boxes alike. ``input_mode: tiles`` takes native-
+resolution tiles from ``scratchdet.data.tiles`` (issue 5) for training.
+
+A batch is ``(images, targets, metas)``: ``images`` a list of ``Tensor[3, H, W]`` in 0-1,
+``targets`` torchvision targets (``boxes`` xyxy in pixels of the image given, ``labels`` from
+1), ``metas`` dicts with ``image_id`` and ``scale`` ``(sx, sy)`` from original to given pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+from torchvision import tv_tensors
+from torchvision.transforms.v2 import functional as F
+
+from scratchdet.config import ConfigError
+from scratchdet.data.records import Dataset, ImageRecord, load_coco_records
+from scratchdet.training.config import TrainConfig
+from scratchdet.training.transforms import build_train_transforms, resized_size
+
+Sample = tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, Any]]
+Batch = tuple[list[torch.Tensor], list[dict[str, torch.Tensor]], list[dict[str, Any]]]
+
+
+def load_split(annotations: Path, images: Path, what: str) -> Dataset:
+    """Records of one split, keeping only photos present; an error when none is."""
+    if not Path(annotations).is_file():
+        raise ConfigError(f"{what}_annotations: {annotations} is not a file")
+    data = load_coco_records(annotations, images, only_present=True)
+    if len(data) == 0:
+        raise ConfigError(
+            f"{what}: none of the photos listed in {annotations} is in {images} "
+            f"(expected the files named by its 'images[].file_name')"
+        )
+    return data
+
+
+def category_labels(data: Dataset, class_names: list[str] | None) -> dict[int, int]:
+    """COCO category id -> label (1..K), in the order of ``class_names`` (else of the ids)."""
+    if class_names is None:
+        return {cid: i + 1 for i, cid in enumerate(sorted(data.categories))}
+    by_name = {name: cid for cid, name in data.categories.items()}
+    missing = [n for n in class_names if n not in by_name]
+    if missing:
+        raise ConfigError(
+            f"class_names: {missing} not among the categories of {data.source} "
+            f"(expected some of {sorted(by_name)})"
+        )
+    return {by_name[n]: i + 1 for i, n in enumerate(class_names)}
+
+
+def load_photo(record: ImageRecord, size: tuple[int, int]) -> torch.Tensor:
+    """The photo as ``Tensor[3, h, w]`` in 0-1 at ``size`` = (w, h); JPEG decoded reduced."""
+    assert record.path is not None
+    with Image.open(record.path) as img:
+        img.draft("RGB", size)  # JPEG: decode at the smallest 1/2^k scale still >= size
+        rgb = img.convert("RGB")
+    tensor = F.to_dtype(F.pil_to_tensor(rgb), torch.float32, scale=True)
+    if (tensor.shape[2], tensor.shape[1]) != size:
+        tensor = F.resize(tensor, [size[1], size[0]], antialias=True)
+    return tensor
+
+
+class ResizedPhotos(TorchDataset):
+    """Whole photos resized to fit ``resize`` (long, short), with their boxes."""
+
+    def __init__(
+        self,
+        data: Dataset,
+        labels: dict[int, int],
+        resize: tuple[int, int],
+        transforms: Callable[..., Any] | None = None,
+    ) -> None:
+        self.records = data.present
+        self.labels = labels
+        self.resize = resize
+        self.transforms = transforms
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Sample:
+        rec = self.records[index]
+        w, h = resized_size(rec.width, rec.height, *self.resize)
+        sx, sy = w / rec.width, h / rec.height
+        kept = [b for b in rec.boxes if b.category_id in self.labels]
+        boxes = [(x * sx, y * sy, (x + bw) * sx, (y + bh) * sy) for x, y, bw, bh in
+                 (b.bbox for b in kept)]
+        labels = [self.labels[b.category_id] for b in kept]
+        image = tv_tensors.Image(load_photo(rec, (w, h)))
+        target = {
+            "boxes": tv_tensors.BoundingBoxes(
+                torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+                format="XYXY",
+                canvas_size=(h, w),
+            ),
+            "labels": torch.tensor(labels, dtype=torch.int64),
+        }
+        if self.transforms is not None:
+            image, target = self.transforms(image, target)
+        plain = {"boxes": target["boxes"].as_subclass(torch.Tensor), "labels": target["labels"]}
+        return image.as_subclass(torch.Tensor), plain, {"image_id": rec.id, "scale": (sx, sy)}
+
+
+def collate(samples: list[Sample]) -> Batch:
+    """Lists of images, targets and metas (detectors take lists of differently sized images)."""
+    images, targets, metas = zip(*samples, strict=True)
+    return list(images), list(targets), list(metas)
+
+
+def _tile_dataset(cfg: TrainConfig, data: Dataset, labels: dict[int, int]) -> TorchDataset:
+    try:
+        from scratchdet.data import tiles
+    except ImportError:
+        raise ConfigError(
+            "input_mode: 'tiles' needs scratchdet.data.tiles (issue 5), which is not installed "
+            "in this checkout; use input_mode: resize"
+        ) from None
+    return tiles.TileDataset(  # type: ignore[attr-defined]
+        data, labels, tile_size=cfg.tile_size, overlap=cfg.tile_overlap,
+        transforms=build_train_transforms(cfg),
+    )
+
+
+class DetectionDataModule(L.LightningDataModule):
+    """Train and val loaders for a :class:`TrainConfig`."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        paths = cfg.data_paths()
+        self.train_data = load_split(paths["train_annotations"], paths["train_images"], "train")
+        self.val_data = load_split(paths["val_annotations"], paths["val_images"], "val")
+        self.labels = category_labels(self.train_data, cfg.class_names)
+        #: COCO category id of each label, label 1 first.
+        self.category_ids = sorted(self.labels, key=self.labels.__getitem__)
+        self.class_names = [self.train_data.categories[cid] for cid in self.category_ids]
+
+    def train_dataloader(self) -> DataLoader:
+        if self.cfg.input_mode == "tiles":
+            dataset = _tile_dataset(self.cfg, self.train_data, self.labels)
+        else:
+            tf = build_train_transforms(self.cfg)
+            dataset = ResizedPhotos(self.train_data, self.labels, self.cfg.resize, tf)
+        return self._loader(dataset, self.cfg.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        dataset = ResizedPhotos(self.val_data, self.labels, self.cfg.resize)
+        return self._loader(dataset, self.cfg.val_batch_size, shuffle=False)
+
+    def _loader(self, dataset: TorchDataset, batch_size: int, shuffle: bool) -> DataLoader:
+        workers = self.cfg.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=workers,
+            collate_fn=collate,
+            persistent_workers=workers > 0,
+        )

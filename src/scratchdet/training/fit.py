@@ -1,0 +1,144 @@
+"""``fit(cfg)``: one training run with ``lightning.Trainer`` used directly.
+
+A run folder ``<output_dir>/<run_name>/`` holds ``config.yaml``, ``checkpoints/`` (one per
+epoch, ``last.ckpt`` and ``best.ckpt`` by val bbox mAP), ``logs/{csv,tensorboard}/version_N/``
+(one version per session: a resumed run adds one),
+``model.pt`` (the best weights, else the last, + config + class names) and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+
+from scratchdet.config import ConfigError, dump_config
+from scratchdet.training.checkpoint import export_from_checkpoint
+from scratchdet.training.config import TrainConfig
+from scratchdet.training.datamodule import DetectionDataModule
+from scratchdet.training.module import AP50, MONITOR, DetectionModule, load_evaluator
+
+#: Carries the generated run name to the other processes of a multi-process (DDP) run.
+RUN_NAME_ENV = "SCRATCHDET_RUN_NAME"
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Where a run wrote its outputs and how it ended."""
+
+    run_dir: Path
+    best_checkpoint: Path | None  # None when no evaluator scored the epochs
+    last_checkpoint: Path | None
+    model_path: Path | None  # written by the rank-0 process only
+    metrics: dict[str, float]
+    global_step: int
+    world_size: int
+
+
+def run_dir_for(cfg: TrainConfig) -> Path:
+    """``output_dir/run_name``; a time stamp shared by all local processes when no name.
+
+    Resuming without a ``run_name`` continues in the run folder of the checkpoint, so that
+    the best-checkpoint bookkeeping and the epoch numbering carry on.
+    """
+    name = cfg.run_name
+    if name is None and cfg.resume is not None and cfg.resume.parent.name == "checkpoints":
+        return cfg.resume.parent.parent
+    if name is None:
+        child = int(os.environ.get("LOCAL_RANK", "0")) > 0
+        name = os.environ.get(RUN_NAME_ENV) if child else None
+        name = name or time.strftime("%Y%m%d-%H%M%S")
+        os.environ[RUN_NAME_ENV] = name
+    return cfg.output_dir / name
+
+
+def make_loggers(cfg: TrainConfig, run_dir: Path) -> list[Logger]:
+    """The loggers named in ``cfg.loggers``; W&B / MLflow only when installed."""
+    out: list[Logger] = []
+    for name in cfg.loggers:
+        if name == "csv":
+            out.append(CSVLogger(run_dir / "logs", name="csv"))  # version_N per session
+        elif name == "tensorboard":
+            out.append(TensorBoardLogger(run_dir / "logs", name="tensorboard"))
+        elif importlib.util.find_spec(name) is None:
+            raise ConfigError(f"loggers: '{name}' asked for but not installed (pip install {name})")
+        elif name == "wandb":
+            from lightning.pytorch.loggers import WandbLogger
+
+            out.append(WandbLogger(name=run_dir.name, save_dir=run_dir, project="scratchdet"))
+        else:
+            from lightning.pytorch.loggers import MLFlowLogger
+
+            out.append(MLFlowLogger(experiment_name="scratchdet", run_name=run_dir.name))
+    return out
+
+
+def _callbacks(cfg: TrainConfig, ckpt_dir: Path, scored: bool) -> list[Any]:
+    keep = cfg.keep_epoch_checkpoints
+    epochs = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+        every_n_epochs=1, save_top_k=keep, monitor="step" if keep > 0 else None, mode="max",
+        save_last=True, save_on_train_epoch_end=True,
+    )
+    out: list[Any] = [epochs]
+    if scored:
+        out.append(ModelCheckpoint(
+            dirpath=ckpt_dir, filename="best", auto_insert_metric_name=False,
+            monitor=MONITOR, mode="max", save_top_k=1,
+        ))
+    if cfg.loggers:
+        out.append(LearningRateMonitor(logging_interval="step"))
+    return out
+
+
+def fit(cfg: TrainConfig) -> FitResult:
+    """Train as ``cfg`` says; resume from ``cfg.resume`` when set."""
+    L.seed_everything(cfg.seed, workers=True)
+    run_dir = run_dir_for(cfg)
+    ckpt_dir = run_dir / "checkpoints"
+    data = DetectionDataModule(cfg)
+    module = DetectionModule(cfg.model_dump(mode="json"), data.class_names, data.category_ids)
+    scored = load_evaluator() is not None
+    callbacks = _callbacks(cfg, ckpt_dir, scored)
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes, precision=cfg.precision,  # type: ignore[arg-type]
+        max_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        check_val_every_n_epoch=cfg.val_every_n_epochs, num_sanity_val_steps=0,
+        gradient_clip_val=cfg.grad_clip, logger=make_loggers(cfg, run_dir) or False,
+        callbacks=callbacks, log_every_n_steps=cfg.log_every_n_steps,
+        enable_progress_bar=cfg.progress_bar, default_root_dir=run_dir,
+    )
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+    trainer.fit(module, datamodule=data, ckpt_path=cfg.resume)
+    return _finish(trainer, callbacks, run_dir, scored)
+
+
+def _finish(trainer: L.Trainer, callbacks: list[Any], run_dir: Path, scored: bool) -> FitResult:
+    epochs_cb = callbacks[0]
+    best = Path(callbacks[1].best_model_path) if scored and callbacks[1].best_model_path else None
+    last = Path(epochs_cb.last_model_path) if epochs_cb.last_model_path else None
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if scored and callbacks[1].best_model_score is not None:
+        metrics["best/" + MONITOR] = float(callbacks[1].best_model_score)
+    model_path = None
+    if trainer.is_global_zero and (best or last):
+        model_path = export_from_checkpoint(best or last, run_dir / "model.pt")  # type: ignore[arg-type]
+        summary = {
+            "metrics": metrics, "best_checkpoint": str(best) if best else None,
+            "last_checkpoint": str(last) if last else None, "global_step": trainer.global_step,
+            "world_size": trainer.world_size, "monitor": MONITOR, "ap50_key": AP50,
+        }
+        (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return FitResult(run_dir, best, last, model_path, metrics, trainer.global_step,
+                     trainer.world_size)

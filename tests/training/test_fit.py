@@ -1,0 +1,77 @@
+"""fit(): a 2-step run writes checkpoints and model.pt; resume continues the global step;
+load_detector rebuilds the detector from a checkpoint alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from scratchdet.config import ConfigError
+from scratchdet.training.checkpoint import CheckpointError, load_detector
+from scratchdet.training.fit import fit
+
+from .training_helpers import tiny_config
+
+
+def test_two_steps_write_checkpoints_and_resume_continues(synthetic: Path, tmp_path: Path) -> None:
+    first = fit(tiny_config(tmp_path, synthetic, run_name="a"))
+    assert first.global_step == 2  # 4 photos, batch 2, 1 epoch
+    ckpts = sorted(p.name for p in (first.run_dir / "checkpoints").iterdir())
+    assert ckpts == ["best.ckpt", "epoch000.ckpt", "last.ckpt"]
+    assert first.best_checkpoint == first.run_dir / "checkpoints" / "best.ckpt"
+    summary = json.loads((first.run_dir / "metrics.json").read_text())
+    assert summary["global_step"] == 2 and "val/AP" in summary["metrics"]
+    csv = first.run_dir / "logs" / "csv" / "version_0" / "metrics.csv"
+    assert "val/AP50" in csv.read_text()
+    assert (first.run_dir / "config.yaml").is_file()
+
+    resumed = fit(tiny_config(tmp_path, synthetic, run_name=None, epochs=2,
+                              resume=first.last_checkpoint))
+    assert resumed.global_step == 4 and resumed.run_dir == first.run_dir
+    assert (resumed.run_dir / "checkpoints" / "epoch001.ckpt").is_file()
+    assert torch.load(resumed.last_checkpoint, weights_only=True)["epoch"] == 1
+
+
+def test_checkpoint_alone_rebuilds_the_detector(synthetic: Path, tmp_path: Path) -> None:
+    result = fit(tiny_config(tmp_path, synthetic))
+    assert result.model_path == result.run_dir / "model.pt"
+    image = torch.rand(3, 64, 96)
+    outs = []
+    for path in (result.best_checkpoint, result.model_path):
+        model, meta = load_detector(path)
+        assert not model.training and meta.class_names == ["scratch"]
+        assert meta.config.model == "lite0_fpn_fast" and meta.category_ids == [1]
+        with torch.no_grad():
+            outs.append(model([image])[0])
+    assert torch.equal(outs[0]["boxes"], outs[1]["boxes"])
+    assert not list(result.run_dir.glob("*.part"))  # atomic write left no temp file
+
+    code = (
+        "import sys; from scratchdet.training.checkpoint import load_detector; "
+        f"load_detector({str(result.model_path)!r}); print('lightning' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_not_a_checkpoint_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.pt"
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(CheckpointError, match=r"x\.pt: no 'scratchdet' entry"):
+        load_detector(path)
+
+
+def test_bad_data_model_or_logger_are_config_errors(synthetic: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="none of the photos listed in"):
+        fit(tiny_config(tmp_path, synthetic, train_images=empty))
+    with pytest.raises(ConfigError, match=r"unknown model 'lite0_fpn_fats'.*did you mean"):
+        fit(tiny_config(tmp_path, synthetic, model="lite0_fpn_fats"))
+    with pytest.raises(ConfigError, match="loggers: 'wandb' asked for but not installed"):
+        fit(tiny_config(tmp_path, synthetic, loggers=["wandb"]))
