@@ -196,3 +196,16 @@ def test_health_docs_and_page(client: TestClient) -> None:
         response = client.get(path)
         assert response.status_code == 200, path
         assert "http://" not in response.text and "https://" not in response.text, path
+
+
+def test_exif_rotated_photo_is_inspected_upright(client: TestClient) -> None:
+    raw = Image.open(io.BytesIO(photo_bytes(400, 200)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    buffer = io.BytesIO()
+    raw.save(buffer, format="JPEG", exif=exif.tobytes())
+    body = upload(client, buffer.getvalue()).json()
+    assert (body["width"], body["height"]) == (200, 400)
+    assert max(b[3] for b in body["boxes"]) > 200  # boxes in upright coordinates
+    overlay = client.get(body["overlay_url"], params={"max_side": 100})
+    assert Image.open(io.BytesIO(overlay.content)).size == (50, 100)

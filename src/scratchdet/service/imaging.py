@@ -67,26 +67,43 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def draw_overlay(
-    photo: Image.Image,
-    boxes: Sequence[Sequence[float]],
-    scores: Sequence[float],
-    max_side: int | None = None,
+    image: Image.Image, boxes: Sequence[Sequence[float]], scores: Sequence[float], scale: float
 ) -> Image.Image:
-    """The photo (shrunk to ``max_side`` if given) with every box and its score drawn on it."""
-    image = photo.convert("RGB")
-    scale = 1.0
-    if max_side is not None and max(image.size) > max_side:
-        scale = max_side / max(image.size)
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = image.resize(size, Image.Resampling.BILINEAR)
+    """Draw every box (``scale`` maps box pixels to ``image`` pixels) and its score, in place."""
     draw = ImageDraw.Draw(image)
     line = max(2, round(max(image.size) / 600))
+    pad = line * 2
     for box, score in zip(boxes, scores, strict=True):
         x1, y1, x2, y2 = (v * scale for v in box)
-        pad = line * 2
         draw.rectangle((x1 - pad, y1 - pad, x2 + pad, y2 + pad), outline=OVERLAY_COLOUR, width=line)
         draw.text((x1 - pad, max(0.0, y1 - pad - 12)), f"{score:.2f}", fill=OVERLAY_COLOUR)
     return image
+
+
+def render_overlay(
+    path: Path,
+    original_width: int,
+    boxes: Sequence[Sequence[float]],
+    scores: Sequence[float],
+    max_side: int | None = None,
+    fmt: str = "jpeg",
+) -> bytes:
+    """A stored photo (upright, shrunk to ``max_side``) with its boxes, encoded as ``fmt``.
+
+    ``original_width`` is the upright photo's width, in which the boxes are given. A JPEG is
+    decoded at a reduced scale when that suffices (``Image.draft``), so a small overlay of a
+    4608x3072 photo does not decode every pixel.
+    """
+    with Image.open(path) as stored:
+        if max_side is not None and max(stored.size) > max_side:
+            ratio = max_side / max(stored.size)
+            stored.draft("RGB", (round(stored.width * ratio), round(stored.height * ratio)))
+        upright = ImageOps.exif_transpose(stored).convert("RGB")
+    if max_side is not None and max(upright.size) > max_side:
+        ratio = max_side / max(upright.size)
+        size = (max(1, round(upright.width * ratio)), max(1, round(upright.height * ratio)))
+        upright = upright.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return encode_image(draw_overlay(upright, boxes, scores, upright.width / original_width), fmt)
 
 
 def encode_image(image: Image.Image, fmt: str) -> bytes:

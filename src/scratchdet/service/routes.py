@@ -13,13 +13,12 @@ from typing import BinaryIO, Literal
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
-from PIL import Image
 
 from scratchdet.service.app import STATIC_DIR, ServiceState
 from scratchdet.service.config import ACCEPTED_TYPES
 from scratchdet.service.db import HistoryFilter, InspectionRow
 from scratchdet.service.errors import ServiceError
-from scratchdet.service.imaging import decode_photo, draw_overlay, encode_image, write_atomic
+from scratchdet.service.imaging import decode_photo, render_overlay, write_atomic
 from scratchdet.service.inspector import InspectionResult, Inspector
 from scratchdet.service.schemas import ErrorBody, Health, Inspection, InspectionPage, Readiness
 
@@ -178,20 +177,22 @@ def get_inspection(request: Request, inspection_id: str) -> Inspection:
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, **_ERRORS},
     response_class=Response,
 )
-def get_overlay(
+async def get_overlay(
     request: Request,
     inspection_id: str,
     format: Literal["jpeg", "png"] = Query("jpeg"),
     max_side: int | None = Query(None, ge=16, le=20000, description="shrink to this side"),
 ) -> Response:
-    """The stored photo with the kept boxes drawn on it."""
-    row = _row_or_404(request, inspection_id)
+    """The stored photo with the kept boxes drawn on it (rendered in an inspection slot)."""
+    state = _state(request)
+    row = await run_in_threadpool(_row_or_404, request, inspection_id)
     path = Path(row.photo_path)
     if not path.is_file():
         raise ServiceError(404, "photo_missing", f"the photo of inspection {row.id} is gone")
-    with Image.open(path) as photo:
-        overlay = draw_overlay(photo, row.boxes, row.scores, max_side)
-    return Response(encode_image(overlay, format), media_type=f"image/{format}")
+    data, _ = await state.gate.run(
+        render_overlay, path, row.width, row.boxes, row.scores, max_side, format
+    )
+    return Response(data, media_type=f"image/{format}")
 
 
 @api_router.get(
