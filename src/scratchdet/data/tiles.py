@@ -209,7 +209,8 @@ class TileDataset(torch.utils.data.Dataset):
         if unknown:
             raise ValueError(f"category ids {unknown} have no label (labels: {self.labels})")
         self.transforms = transforms
-        self.epoch = 0
+        # shared memory: set_epoch reaches DataLoader workers, persistent ones included
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._box_index = [(i, j) for i, r in enumerate(self.records) for j in range(len(r.boxes))]
         self._cache: OrderedDict[int, PhotoWindow] = OrderedDict()
         scratched = sum(r.scratched for r in self.records)
@@ -219,9 +220,13 @@ class TileDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.cfg.samples_per_epoch or 16 * len(self.records)
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch[0])
+
     def set_epoch(self, epoch: int) -> None:
-        """Draw different tiles in each epoch (call from the training loop)."""
-        self.epoch = epoch
+        """Draw different tiles in each epoch (call at each epoch start; workers see it)."""
+        self._epoch[0] = epoch
 
     def window(self, index: int) -> PhotoWindow:
         """The (cached) decoded part window of record ``index``."""

@@ -83,23 +83,28 @@ def fit_background(lum: np.ndarray, band: float = 0.12) -> tuple[np.ndarray, flo
     Returns the fitted surface (same shape as ``lum``) and the noise (robust sigma).
     """
     h, w = lum.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    x, y = (xx / w - 0.5).ravel(), (yy / h - 0.5).ravel()
-    design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
-    values = lum.ravel().astype(np.float64)
     bh, bw = max(1, int(h * band)), max(1, int(w * band))
-    use = np.zeros((h, w), dtype=bool)
-    use[:bh], use[:, :bw], use[:, -bw:] = True, True, True
-    use = use.ravel()
+    in_band = np.zeros((h, w), dtype=bool)
+    in_band[:bh], in_band[:, :bw], in_band[:, -bw:] = True, True, True
+    ys, xs = np.nonzero(in_band)
+    x, y = xs / w - 0.5, ys / h - 0.5
+    design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+    values = lum[ys, xs].astype(np.float64)
     coef = np.zeros(6)
-    coef[0] = np.median(values[use])  # start from a constant: robust to a part in the band
+    coef[0] = np.median(values)  # start from a constant: robust to a part in the band
+    use = np.ones(len(values), dtype=bool)
     sigma = 1.0
     for _ in range(4):
         resid = values - design @ coef
         sigma = float(1.4826 * np.median(np.abs(resid[use]))) + 0.5
         use &= np.abs(resid) < 3 * sigma
-        coef, *_ = np.linalg.lstsq(design[use], values[use], rcond=None)
-    return (design @ coef).reshape(h, w), sigma
+        a = design[use]
+        coef = np.linalg.solve(a.T @ a + 1e-9 * np.eye(6), a.T @ values[use])
+    gx = (np.arange(w) / w - 0.5)[None, :]
+    gy = (np.arange(h) / h - 0.5)[:, None]
+    c = coef
+    surface = c[0] + c[1] * gx + c[2] * gy + c[3] * gx * gx + c[4] * gx * gy + c[5] * gy * gy
+    return surface, sigma
 
 
 def _erode_dilate(mask: np.ndarray, k: int, erode: bool) -> np.ndarray:
