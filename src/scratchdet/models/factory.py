@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 from torchvision.models.detection import FCOS
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -116,6 +117,8 @@ def lite0_fcos(
     backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True)
     anchors = AnchorGenerator(((8,), (16,), (32,)), ((1.0,),) * 3)
     head = FCOSHead(fpn_channels, 1, num_classes + 1, num_convs=head_convs)
+    with torch.no_grad():  # channel 0 (background) is never a target: start it switched off
+        head.classification_head.cls_logits.bias[0] = -20.0
     mean, std = LITE0_MEAN_STD
     model = FCOS(
         backbone, num_classes + 1, min_size=min_size, max_size=max_size,

