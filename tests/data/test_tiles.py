@@ -193,3 +193,15 @@ def test_real_sample_tiles_and_preview(sample: Path, tmp_path: Path) -> None:
     assert n_pasted > 0
     out = preview_synthesis(ds, tmp_path / "synth.png", rows=3)
     assert out.is_file() and out.stat().st_size > 10_000
+
+
+def test_set_epoch_reaches_persistent_workers(records: list[ImageRecord]) -> None:
+    ds = TileDataset(records, cfg=_cfg(samples_per_epoch=2, synthesis={"enabled": False}))
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=None, num_workers=1, persistent_workers=True
+    )
+    first = [tuple(meta["tile"]) for _, _, meta in loader]
+    assert first == [ds.sample(i).tile for i in range(2)]
+    ds.set_epoch(5)
+    second = [tuple(meta["tile"]) for _, _, meta in loader]  # same worker process
+    assert second == [ds.sample(i).tile for i in range(2)] and second != first
