@@ -246,7 +246,7 @@ def merge_tile_detections(
     labels: np.ndarray,
     tile_of: np.ndarray,
     tiles: Sequence[Tile],
-    edge_tol: float = 2.0,
+    edge_tol: float = 4.0,
     fuse_overlap: float = 0.3,
     nms_iou: float = 0.5,
 ) -> Detections:
