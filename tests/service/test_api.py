@@ -69,6 +69,16 @@ def test_png_upload_is_kept_as_png(client: TestClient, settings) -> None:
     assert (settings.storage_dir / f"{body['id']}.png").is_file()
 
 
+def test_untyped_upload_is_sniffed(client: TestClient, settings) -> None:
+    """No part content type, or application/octet-stream: JPEG and PNG are recognised."""
+    untyped = client.post("/v1/inspect", files={"photo": ("a", photo_bytes(fmt="PNG"))})
+    assert untyped.status_code == 200, untyped.text
+    assert (settings.storage_dir / f"{untyped.json()['id']}.png").is_file()
+    octets = upload(client, photo_bytes(), name="b", kind="application/octet-stream")
+    assert octets.status_code == 200, octets.text
+    assert (settings.storage_dir / f"{octets.json()['id']}.jpg").is_file()
+
+
 def test_real_sample_photo(client: TestClient, sample: Path) -> None:
     photo = sorted((sample / "val").glob("*.JPG"))[0]
     response = upload(client, photo.read_bytes(), name=photo.name)
@@ -87,6 +97,8 @@ BAD_UPLOADS = [
     (photo_bytes()[:2500], "cut.jpg", "image/jpeg", {}, 422, "corrupt_image", "truncated"),
     (b"", "empty.jpg", "image/jpeg", {}, 422, "empty_photo", "0 bytes"),
     (photo_bytes(fmt="PNG"), "p.png", "image/jpeg", {}, 422, "not_an_image", "not a JPEG"),
+    (b"GIF89a....", "a.bin", "application/octet-stream", {}, 422, "not_an_image",
+     "not a JPEG or PNG image"),
     (b"text", "a.txt", "text/plain", {}, 415, "unsupported_media_type", "text/plain"),
     (photo_bytes(), "a.gif", "image/gif", {}, 415, "unsupported_media_type", "image/gif"),
     (photo_bytes(), "a.jpg", "image/jpeg", {"threshold": "abc"}, 422, "bad_threshold",
@@ -155,7 +167,9 @@ def test_too_many_bytes(make_client: MakeClient) -> None:
         "/v1/inspect", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}
     )
     assert (streamed.status_code, streamed.json()["error"]) == (413, "too_large")
-    assert "exceeded 85536 bytes" in streamed.json()["detail"]
+    assert streamed.json()["detail"] == (
+        "streamed request body is too large; the limit is 85536 bytes"
+    )
     near = upload(client, photo_bytes(160, 120, seed=1) + b"\0" * 25_000)  # file part > 20000
     assert (near.status_code, near.json()["error"]) == (413, "too_large")
     assert "over the 20000-byte limit" in near.json()["detail"]

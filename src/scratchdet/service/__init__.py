@@ -1,1 +1,11 @@
-"""scratchdet.service"""
+"""The inspection service (``scratchdet serve``): FastAPI app, history, web page, load script.
+
+- ``app.create_app(inspector_or_factory, settings)``: the app; the model loads once, in a
+  start-up thread (``/readyz`` is 503 until then).
+- ``inspector``: the ``Inspector`` protocol the app depends on, ``inspector_from_checkpoint``
+  (a real scratchdet checkpoint) and ``tiny_random_inspector`` (random weights, tests only).
+- ``routes``: ``POST /v1/inspect``, ``GET /v1/inspections[/{id}[/overlay|/photo]]``,
+  ``/healthz``, ``/readyz``, the page at ``/`` and a local API page at ``/docs``.
+- ``limits``: the concurrency gate (503 when busy, 504 on timeout) and the body-size guard.
+- ``loadtest``: ``python -m scratchdet.service.loadtest`` (loopback only).
+"""

@@ -6,8 +6,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Upload content types the service accepts, with the PIL format each must decode as.
-ACCEPTED_TYPES: dict[str, str] = {"image/jpeg": "JPEG", "image/png": "PNG"}
+#: Upload content types the service accepts, with the PIL formats each may decode as.
+#: Untyped uploads (none or application/octet-stream) are sniffed as JPEG or PNG.
+ACCEPTED_TYPES: dict[str, tuple[str, ...]] = {
+    "image/jpeg": ("JPEG",),
+    "image/png": ("PNG",),
+    "application/octet-stream": ("JPEG", "PNG"),
+    "": ("JPEG", "PNG"),
+}
 
 
 class ServiceSettings(BaseModel):

@@ -16,17 +16,21 @@ from scratchdet.service.errors import ServiceError
 OVERLAY_COLOUR = (255, 40, 40)
 
 
-def decode_photo(data: bytes, pil_format: str, max_pixels: int, name: str) -> Image.Image:
+def decode_photo(
+    data: bytes, formats: tuple[str, ...], max_pixels: int, name: str
+) -> tuple[Image.Image, str]:
     """Decode an uploaded photo after checking its header: refuse bombs before decoding.
+
+    Returns the upright (EXIF-rotated) RGB photo and its PIL format name.
 
     Raises:
         ServiceError: 413 when width*height exceeds ``max_pixels``; 422 when the bytes are not
-            a ``pil_format`` image or are corrupt/truncated.
+            an image of one of ``formats`` (PIL names) or are corrupt/truncated.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[pil_format])
+            image = Image.open(io.BytesIO(data), formats=list(formats))
             width, height = image.size
             if width * height > max_pixels:
                 raise ServiceError(
@@ -41,14 +45,16 @@ def decode_photo(data: bytes, pil_format: str, max_pixels: int, name: str) -> Im
         ) from error
     except UnidentifiedImageError as error:
         raise ServiceError(
-            422, "not_an_image", f"'{name}' is not a {pil_format} image (content not recognised)"
+            422, "not_an_image",
+            f"'{name}' is not a {' or '.join(formats)} image (content not recognised)",
         ) from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ServiceError(
             422, "corrupt_image", f"photo '{name}' is corrupt or truncated: {error}"
         ) from error
+    found = image.format or formats[0]
     photo = ImageOps.exif_transpose(image)
-    return photo.convert("RGB") if photo.mode != "RGB" else photo
+    return (photo.convert("RGB") if photo.mode != "RGB" else photo), found
 
 
 def write_atomic(path: Path, data: bytes) -> None:

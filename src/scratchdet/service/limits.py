@@ -96,7 +96,7 @@ class BodyLimitMiddleware:
             nonlocal started
             if over and message["type"] == "http.response.start" and not started:
                 started = True
-                await self._refuse(send, f"request body exceeded {self.max_bytes} bytes")
+                await self._refuse(send, "streamed request body is too large")
                 return
             if over and started:
                 return
@@ -109,7 +109,7 @@ class BodyLimitMiddleware:
             if not over:
                 raise
             if not started:
-                await self._refuse(send, f"request body exceeded {self.max_bytes} bytes")
+                await self._refuse(send, "streamed request body is too large")
 
     async def _refuse(self, send: Send, what: str) -> None:
         body = json.dumps(

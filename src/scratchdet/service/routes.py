@@ -25,13 +25,20 @@ from scratchdet.service.schemas import ErrorBody, Health, Inspection, Inspection
 api_router = APIRouter()
 page_router = APIRouter(include_in_schema=False)
 
-_ERRORS = {code: {"model": ErrorBody} for code in (404, 413, 415, 422, 503, 504)}
+
+def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI entries for the error responses a route can give (all ``ErrorBody``)."""
+    return {code: {"model": ErrorBody} for code in codes}
+
+
 _SUFFIX = {"JPEG": ".jpg", "PNG": ".png"}
+_IMAGE_BODY = {"content": {"image/jpeg": {}, "image/png": {}}}
 
 
 @dataclass(frozen=True)
 class _Outcome:
     data: bytes
+    pil_format: str
     width: int
     height: int
     result: InspectionResult
@@ -58,7 +65,7 @@ def parse_threshold(raw: str | None, default: float) -> float:
 
 
 def _inspect_upload(
-    inspector: Inspector, source: BinaryIO, name: str, pil_format: str, threshold: float,
+    inspector: Inspector, source: BinaryIO, name: str, formats: tuple[str, ...], threshold: float,
     max_bytes: int, max_pixels: int,
 ) -> _Outcome:
     """Read, check and decode the upload, then inspect it (runs in a gate thread)."""
@@ -68,19 +75,18 @@ def _inspect_upload(
         raise ServiceError(422, "empty_photo", f"photo '{name}' is empty (0 bytes)")
     if len(data) > max_bytes:
         raise ServiceError(413, "too_large", f"photo '{name}' is over the {max_bytes}-byte limit")
-    photo = decode_photo(data, pil_format, max_pixels, name)
+    photo, found = decode_photo(data, formats, max_pixels, name)
     decoded = time.perf_counter()
     result = inspector.inspect(photo, threshold)
     timings = {"decode_ms": (decoded - started) * 1000.0, **result.timings}
     timings["inspect_ms"] = (time.perf_counter() - decoded) * 1000.0
-    return _Outcome(data, photo.width, photo.height, result, timings)
+    return _Outcome(data, found, photo.width, photo.height, result, timings)
 
 
-def _store(state: ServiceState, outcome: _Outcome, name: str, pil_format: str,
-           threshold: float) -> InspectionRow:
+def _store(state: ServiceState, outcome: _Outcome, name: str, threshold: float) -> InspectionRow:
     """Keep the photo (atomic write) and add its history row."""
     inspection_id = uuid.uuid4().hex
-    path = state.settings.storage_dir / f"{inspection_id}{_SUFFIX[pil_format]}"
+    path = state.settings.storage_dir / f"{inspection_id}{_SUFFIX[outcome.pil_format]}"
     write_atomic(path, outcome.data)
     result = outcome.result
     row = InspectionRow(
@@ -97,7 +103,9 @@ def _store(state: ServiceState, outcome: _Outcome, name: str, pil_format: str,
     return row
 
 
-def _accepted_format(request: Request, photo: UploadFile | None) -> tuple[UploadFile, str]:
+def _accepted_formats(
+    request: Request, photo: UploadFile | None
+) -> tuple[UploadFile, tuple[str, ...]]:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ServiceError(
@@ -107,17 +115,19 @@ def _accepted_format(request: Request, photo: UploadFile | None) -> tuple[Upload
         )
     if photo is None:
         raise ServiceError(422, "missing_photo", "the form has no 'photo' file field")
-    pil_format = ACCEPTED_TYPES.get((photo.content_type or "").split(";")[0].strip().lower())
-    if pil_format is None:
+    formats = ACCEPTED_TYPES.get((photo.content_type or "").split(";")[0].strip().lower())
+    if formats is None:
         raise ServiceError(
             415, "unsupported_media_type",
             f"photo '{photo.filename}' has content type {photo.content_type!r}; "
-            f"accepted: {', '.join(ACCEPTED_TYPES)}",
+            "accepted: image/jpeg, image/png",
         )
-    return photo, pil_format
+    return photo, formats
 
 
-@api_router.post("/v1/inspect", response_model=Inspection, responses=_ERRORS)
+@api_router.post(
+    "/v1/inspect", response_model=Inspection, responses=_errors(400, 413, 415, 422, 503, 504)
+)
 async def inspect(
     request: Request,
     photo: UploadFile | None = File(None, description="JPEG or PNG photo of one part"),
@@ -126,7 +136,7 @@ async def inspect(
     """Detect scratches on one photo; the result is kept in the history."""
     started = time.perf_counter()
     state = _state(request)
-    upload, pil_format = _accepted_format(request, photo)
+    upload, formats = _accepted_formats(request, photo)
     level = parse_threshold(threshold, state.settings.default_threshold)
     inspector = state.inspector
     if inspector is None:
@@ -134,16 +144,16 @@ async def inspect(
     name = upload.filename or "upload"
     settings = state.settings
     outcome, queue_ms = await state.gate.run(
-        _inspect_upload, inspector, upload.file, name, pil_format, level,
+        _inspect_upload, inspector, upload.file, name, formats, level,
         settings.max_upload_bytes, settings.max_pixels,
     )
     outcome.timings["queue_ms"] = queue_ms
     outcome.timings["total_ms"] = (time.perf_counter() - started) * 1000.0
-    row = await run_in_threadpool(_store, state, outcome, name, pil_format, level)
+    row = await run_in_threadpool(_store, state, outcome, name, level)
     return Inspection.from_row(row)
 
 
-@api_router.get("/v1/inspections", response_model=InspectionPage, responses=_ERRORS)
+@api_router.get("/v1/inspections", response_model=InspectionPage, responses=_errors(422))
 def list_inspections(
     request: Request,
     limit: int = Query(50, ge=1, le=500, description="rows per page"),
@@ -167,14 +177,16 @@ def _row_or_404(request: Request, inspection_id: str) -> InspectionRow:
     return row
 
 
-@api_router.get("/v1/inspections/{inspection_id}", response_model=Inspection, responses=_ERRORS)
+@api_router.get(
+    "/v1/inspections/{inspection_id}", response_model=Inspection, responses=_errors(404)
+)
 def get_inspection(request: Request, inspection_id: str) -> Inspection:
     return Inspection.from_row(_row_or_404(request, inspection_id))
 
 
 @api_router.get(
     "/v1/inspections/{inspection_id}/overlay",
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, **_ERRORS},
+    responses={200: _IMAGE_BODY, **_errors(404, 422, 503, 504)},
     response_class=Response,
 )
 async def get_overlay(
@@ -197,7 +209,7 @@ async def get_overlay(
 
 @api_router.get(
     "/v1/inspections/{inspection_id}/photo",
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, **_ERRORS},
+    responses={200: _IMAGE_BODY, **_errors(404)},
     response_class=FileResponse,
 )
 def get_photo(request: Request, inspection_id: str) -> FileResponse:
