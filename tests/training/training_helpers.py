@@ -94,3 +94,14 @@ def write_crop(
                 "categories": [{"id": 1, "name": "scratch"}]}
         (out / name).write_text(json.dumps(coco), encoding="utf-8")
     return out, target
+
+
+def write_subset(sample: Path, split: str, file_names: list[str], out: Path) -> Path:
+    """A COCO json of ``split`` restricted to ``file_names`` (photos stay in the sample)."""
+    coco = json.loads((sample / "annotations" / f"{split}.json").read_text(encoding="utf-8"))
+    images = [i for i in coco["images"] if i["file_name"] in file_names]
+    ids = {i["id"] for i in images}
+    coco = {**coco, "images": images,
+            "annotations": [a for a in coco["annotations"] if a["image_id"] in ids]}
+    out.write_text(json.dumps(coco), encoding="utf-8")
+    return out

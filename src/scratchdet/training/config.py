@@ -33,8 +33,9 @@ class TrainConfig(StrictConfig):
     val_images: Path | None = None
     input_mode: InputMode = "resize"
     resize: tuple[int, int] = (1333, 800)  # (long side max, short side max), ratio kept
-    tile_size: int = Field(512, gt=0)
-    tile_overlap: int = Field(64, ge=0)
+    tile_size: int = Field(1024, gt=0)  # tiles mode: training tiles and validation grid
+    tile_overlap: int = Field(256, ge=0)  # tiles mode: minimum overlap of the validation grid
+    tile_options: dict[str, Any] = Field(default_factory=dict)  # scratchdet.data.tiles.TileConfig
     # schedule
     epochs: int = Field(30, gt=0)
     max_steps: int = -1  # > 0 stops earlier than `epochs`

@@ -1,8 +1,9 @@
 """Photos + COCO boxes -> batches for the detector, as a ``LightningDataModule``.
 
 ``input_mode: resize`` (the seed) decodes each photo at reduced JPEG scale, resizes it to fit
-``resize`` keeping the ratio, and scales the boxes alike. ``input_mode: tiles`` takes native-
-resolution tiles from ``scratchdet.data.tiles`` (issue 5) for training.
+``resize`` keeping the ratio, and scales the boxes alike. ``input_mode: tiles`` trains on native-
+resolution tiles from ``scratchdet.data.tiles`` and validates on whole photos through the
+tiled predictor (the val batch then carries only ``metas`` with the photo ``path``).
 
 A batch is ``(images, targets, metas)``: ``images`` a list of ``Tensor[3, H, W]`` in 0-1,
 ``targets`` torchvision targets (``boxes`` xyxy in pixels of the image given, ``labels`` from
@@ -23,7 +24,7 @@ from torch.utils.data import Dataset as TorchDataset
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
-from scratchdet.config import ConfigError
+from scratchdet.config import ConfigError, validate_config
 from scratchdet.data.records import Dataset, ImageRecord, load_coco_records
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.transforms import build_train_transforms, resized_size
@@ -118,18 +119,33 @@ def collate(samples: list[Sample]) -> Batch:
     return list(images), list(targets), list(metas)
 
 
-def _tile_dataset(cfg: TrainConfig, data: Dataset, labels: dict[int, int]) -> TorchDataset:
-    try:
-        from scratchdet.data import tiles
-    except ImportError:
-        raise ConfigError(
-            "input_mode: 'tiles' needs scratchdet.data.tiles (issue 5), which is not installed "
-            "in this checkout; use input_mode: resize"
-        ) from None
-    return tiles.TileDataset(  # type: ignore[attr-defined]
-        data, labels, tile_size=cfg.tile_size, overlap=cfg.tile_overlap,
-        transforms=build_train_transforms(cfg),
-    )
+def tile_dataset(cfg: TrainConfig, data: Dataset, labels: dict[int, int]) -> TorchDataset:
+    """``scratchdet.data.tiles.TileDataset`` from ``tile_size`` and ``tile_options``.
+
+    The tile dataset flips, rotates and jitters by itself (``tile_options``); the transforms
+    of this config (flip, photometric, shift-scale-rotate) are applied after.
+    """
+    from scratchdet.data.tiles import TileConfig, TileDataset
+
+    options = {"seed": cfg.seed, **cfg.tile_options}
+    tcfg = validate_config(TileConfig, options, source="tile_options")
+    return TileDataset(data.present, labels, tcfg, tile_size=cfg.tile_size,
+                       transforms=build_train_transforms(cfg))
+
+
+class WholePhotos(TorchDataset):
+    """Validation in tiles mode: only the photo path and id; the module tiles the photo."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.records = data.present
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Sample:
+        rec = self.records[index]
+        meta = {"image_id": rec.id, "path": str(rec.path), "scale": (1.0, 1.0)}
+        return torch.zeros(0), {}, meta
 
 
 class DetectionDataModule(L.LightningDataModule):
@@ -148,14 +164,18 @@ class DetectionDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.cfg.input_mode == "tiles":
-            dataset = _tile_dataset(self.cfg, self.train_data, self.labels)
+            dataset = tile_dataset(self.cfg, self.train_data, self.labels)
         else:
             tf = build_train_transforms(self.cfg)
             dataset = ResizedPhotos(self.train_data, self.labels, self.cfg.resize, tf)
         return self._loader(dataset, self.cfg.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        dataset = ResizedPhotos(self.val_data, self.labels, self.cfg.resize)
+        dataset: TorchDataset
+        if self.cfg.input_mode == "tiles":
+            dataset = WholePhotos(self.val_data)
+        else:
+            dataset = ResizedPhotos(self.val_data, self.labels, self.cfg.resize)
         return self._loader(dataset, self.cfg.val_batch_size, shuffle=False)
 
     def _loader(self, dataset: TorchDataset, batch_size: int, shuffle: bool) -> DataLoader:

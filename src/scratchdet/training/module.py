@@ -87,15 +87,30 @@ class DetectionModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
         return loss
 
+    def on_train_epoch_start(self) -> None:
+        dataset = self.trainer.train_dataloader.dataset  # type: ignore[union-attr]
+        if hasattr(dataset, "set_epoch"):  # tiles: different draws each epoch
+            dataset.set_epoch(self.current_epoch)
+
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         images, _, metas = batch
-        outputs = self.model(images)
+        if self.cfg.input_mode == "tiles":
+            outputs = [self._tiler().predict(m["path"]).detections for m in metas]
+        else:
+            outputs = self.model(images)
         for out, meta in zip(outputs, metas, strict=True):
             dets = to_coco_results(out, meta["image_id"], meta["scale"], self.category_ids)
             self._val_results.append((meta["image_id"], dets))
 
     def on_validation_epoch_start(self) -> None:
         self._val_results = []
+
+    def _tiler(self) -> Any:
+        from scratchdet.inference.predictor import TiledPredictor
+
+        cfg = self.cfg
+        return TiledPredictor(self.model, tile_size=cfg.tile_size, min_overlap=cfg.tile_overlap,
+                              batch_size=cfg.batch_size, score_threshold=0.0, device=self.device)
 
     def on_validation_epoch_end(self) -> None:
         results = _gather(self._val_results)
