@@ -106,7 +106,7 @@ def _store(state: ServiceState, outcome: _Outcome, name: str, threshold: float) 
 def _accepted_formats(
     request: Request, photo: UploadFile | None
 ) -> tuple[UploadFile, tuple[str, ...]]:
-    content_type = request.headers.get("content-type", "")
+    content_type = request.headers.get("content-type", "").lower()
     if not content_type.startswith("multipart/form-data"):
         raise ServiceError(
             415, "unsupported_media_type",
