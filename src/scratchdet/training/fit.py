@@ -81,6 +81,19 @@ def make_loggers(cfg: TrainConfig, run_dir: Path) -> list[Logger]:
     return out
 
 
+class StepTimer(L.Callback):
+    """Logs ``time/step_s``: wall seconds of each training step (data wait excluded)."""
+
+    def __init__(self) -> None:
+        self._start = 0.0
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        module.log("time/step_s", time.perf_counter() - self._start, on_step=True, batch_size=1)
+
+
 def _callbacks(cfg: TrainConfig, ckpt_dir: Path, scored: bool) -> list[Any]:
     keep = cfg.keep_epoch_checkpoints
     epochs = ModelCheckpoint(
@@ -95,7 +108,7 @@ def _callbacks(cfg: TrainConfig, ckpt_dir: Path, scored: bool) -> list[Any]:
             monitor=MONITOR, mode="max", save_top_k=1,
         ))
     if cfg.loggers:
-        out.append(LearningRateMonitor(logging_interval="step"))
+        out += [LearningRateMonitor(logging_interval="step"), StepTimer()]
     return out
 
 
