@@ -66,6 +66,7 @@ def lite0_fpn_fast(
     *,
     pretrained: PretrainedArg = True,
     fpn_channels: int = 64,
+    frozen_blocks: int = 2,
     resize: bool = False,
     min_size: int = 1024,
     max_size: int = 1024,
@@ -81,7 +82,8 @@ def lite0_fpn_fast(
     RoIAlign 7x7 and a 2x256 FC box head trained on 128 RoIs per image. Default: no resizing
     (native-resolution tiles); ``pretrained=True`` loads the backbone's ImageNet weights.
     """
-    backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True)
+    backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True,
+                                   frozen_blocks=frozen_blocks)
     rpn = make_rpn(
         fpn_channels, ((24, 40), (64, 96), (144, 224)), (0.33, 1.0, 3.0),
         pre_nms_train=1000, post_nms_train=600, pre_nms_test=500, post_nms_test=rpn_post_nms_test,
@@ -105,6 +107,7 @@ def lite0_fcos(
     *,
     pretrained: PretrainedArg = True,
     fpn_channels: int = 64,
+    frozen_blocks: int = 2,
     head_convs: int = 2,
     resize: bool = False,
     min_size: int = 1024,
@@ -114,7 +117,8 @@ def lite0_fcos(
     detections_per_img: int = 100,
 ) -> nn.Module:
     """Single-stage alternative: Lite0 + 64-channel FPN P3-P5 + torchvision FCOS head."""
-    backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True)
+    backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True,
+                                   frozen_blocks=frozen_blocks)
     anchors = AnchorGenerator(((8,), (16,), (32,)), ((1.0,),) * 3)
     head = FCOSHead(fpn_channels, 1, num_classes + 1, num_convs=head_convs)
     with torch.no_grad():  # channel 0 (background) is never a target: start it switched off

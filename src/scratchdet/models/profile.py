@@ -33,7 +33,7 @@ def _native(model: nn.Module, mean: float | None = None) -> nn.Module:
 
 def _lite0_fpn128_torchvision_heads() -> nn.Module:
     """The earlier reference: Lite0 + 128-channel FPN + torchvision's default Faster R-CNN."""
-    backbone = backbones.lite0_fpn(128, pretrained=False)
+    backbone = backbones.lite0_fpn(128, pretrained=False, frozen_blocks=0)
     anchors = AnchorGenerator(((32,), (64,), (128,)), ((0.5, 1.0, 2.0),) * 3)
     pool = MultiScaleRoIAlign(["0", "1", "2"], 7, 2)
     model = FasterRCNN(backbone, num_classes=2, rpn_anchor_generator=anchors, box_roi_pool=pool)
