@@ -75,3 +75,11 @@ def test_bad_data_model_or_logger_are_config_errors(synthetic: Path, tmp_path: P
         fit(tiny_config(tmp_path, synthetic, model="lite0_fpn_fats"))
     with pytest.raises(ConfigError, match="loggers: 'wandb' asked for but not installed"):
         fit(tiny_config(tmp_path, synthetic, loggers=["wandb"]))
+
+
+def test_stop_inside_an_epoch_keeps_a_last_checkpoint(synthetic: Path, tmp_path: Path) -> None:
+    result = fit(tiny_config(tmp_path, synthetic, max_steps=1))
+    assert result.global_step == 1 and result.best_checkpoint is None  # no validation ran
+    assert result.last_checkpoint == result.run_dir / "checkpoints" / "last.ckpt"
+    assert torch.load(result.last_checkpoint, weights_only=True)["global_step"] == 1
+    assert load_detector(result.model_path)[1].class_names == ["scratch"]  # from last.ckpt
