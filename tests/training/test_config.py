@@ -80,3 +80,15 @@ def test_lr_schedule_warmup_then_cosine() -> None:
     }
     for step, expected in table.items():
         assert lr_at(step, 10000, base, low, 500, 0.001) == pytest.approx(expected, rel=1e-9)
+
+
+def test_cli_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from scratchdet.cli import app
+
+    path = tmp_path / "c.yaml"
+    path.write_text("model: lite0_fpn_fast\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", str(path), "--set", "batch_sise=4"])
+    assert result.exit_code == 2
+    assert "unknown key 'batch_sise'; did you mean 'batch_size'?" in result.output
