@@ -205,3 +205,13 @@ def test_set_epoch_reaches_persistent_workers(records: list[ImageRecord]) -> Non
     ds.set_epoch(5)
     second = [tuple(meta["tile"]) for _, _, meta in loader]  # same worker process
     assert second == [ds.sample(i).tile for i in range(2)] and second != first
+
+
+def test_box_outside_the_found_part_still_gets_positive_tiles(tmp_path: Path) -> None:
+    path = _photo(tmp_path / "white_far.jpg", [(100, 100, 140, 130)])  # on the background
+    rec = ImageRecord(5, path.name, 1280, 960, (BoxRecord(1, 5, 1, (100, 100, 40, 30)),), {}, path)
+    cfg = _cfg(positive_fraction=1.0, samples_per_epoch=10, synthesis={"enabled": False})
+    ds = TileDataset([rec], cfg=cfg)
+    assert ds.window(0).window[0] <= 100 - 64 and ds.window(0).window[1] <= 100 - 64
+    for i in range(len(ds)):
+        assert len(ds.sample(i).boxes) == 1

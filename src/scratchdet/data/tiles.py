@@ -141,7 +141,7 @@ class TileSample:
 
 
 def load_window(record: ImageRecord, tile: int, context: int, lcfg: LocalizeConfig) -> PhotoWindow:
-    """Decode the part window of ``record``: its part region widened by ``context`` px."""
+    """Decode the part window of ``record``: its part region (and boxes) + ``context`` px."""
     if record.path is None:
         raise ValueError(f"{record.file_name}: photo not on disk (record.path is None)")
     small, (width, height) = read_reduced(record.path, lcfg.draft_scale)
@@ -152,7 +152,12 @@ def load_window(record: ImageRecord, tile: int, context: int, lcfg: LocalizeConf
         )
     region = locate_part(small, (width, height), lcfg)
     x0, y0, x1, y1 = region.box
-    window = [x0 - context, y0 - context, x1 + context, y1 + context]
+    outer = np.array(region.box)
+    boxes = xyxy(record)
+    if len(boxes):  # a box outside the found region still gets its positive tiles
+        outer[:2] = np.minimum(outer[:2], np.floor(boxes[:, :2].min(axis=0)))
+        outer[2:] = np.maximum(outer[2:], np.ceil(boxes[:, 2:].max(axis=0)))
+    window = [int(v) for v in outer + np.array([-context, -context, context, context])]
     for lo, hi, size in ((0, 2, width), (1, 3, height)):
         short = max(min(tile, size) - (window[hi] - window[lo]), 0)
         window[lo] -= short // 2
