@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torchvision import tv_tensors
@@ -79,3 +81,16 @@ def test_sanitize_drops_boxes_pushed_off_the_photo() -> None:
     torch.manual_seed(0)
     counts = {len(shift(image, target)[1]["labels"]) for _ in range(30)}
     assert counts <= {0, 1, 2} and min(counts) < 2
+
+
+def test_photo_size_must_match_its_record(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from scratchdet.data.records import ImageRecord
+    from scratchdet.training.datamodule import load_photo
+
+    path = tmp_path / "p.jpg"
+    Image.new("RGB", (40, 30)).save(path)
+    assert load_photo(ImageRecord(7, "p.jpg", 40, 30, path=path), (20, 15)).shape == (3, 15, 20)
+    with pytest.raises(ValueError, match=r"p\.jpg: photo is 40x30, image record 7 says 30x40"):
+        load_photo(ImageRecord(7, "p.jpg", 30, 40, path=path), (20, 15))

@@ -64,6 +64,11 @@ def load_photo(record: ImageRecord, size: tuple[int, int]) -> torch.Tensor:
     """The photo as ``Tensor[3, h, w]`` in 0-1 at ``size`` = (w, h); JPEG decoded reduced."""
     assert record.path is not None
     with Image.open(record.path) as img:
+        if img.size != (record.width, record.height):
+            raise ValueError(
+                f"{record.path}: photo is {img.size[0]}x{img.size[1]}, image record "
+                f"{record.id} says {record.width}x{record.height} (boxes would not match)"
+            )
         img.draft("RGB", size)  # JPEG: decode at the smallest 1/2^k scale still >= size
         rgb = img.convert("RGB")
     tensor = F.to_dtype(F.pil_to_tensor(rgb), torch.float32, scale=True)
