@@ -13,6 +13,7 @@ from scratchdet.data.records import BoxRecord, ImageRecord, load_coco_records
 from scratchdet.data.tiles import (
     TileConfig,
     TileDataset,
+    color_jitter,
     hflip_boxes,
     preview_synthesis,
     random_tile_over,
@@ -215,3 +216,15 @@ def test_box_outside_the_found_part_still_gets_positive_tiles(tmp_path: Path) ->
     assert ds.window(0).window[0] <= 100 - 64 and ds.window(0).window[1] <= 100 - 64
     for i in range(len(ds)):
         assert len(ds.sample(i).boxes) == 1
+
+
+def test_color_jitter_is_brightness_contrast_saturation() -> None:
+    x = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    b, c, s = np.random.default_rng(3).uniform(0.8, 1.2, size=3)
+    ref = x * b
+    ref = (ref - ref.mean()) * c + ref.mean()
+    grey = ref.mean(0, keepdim=True)
+    ref = ((ref - grey) * s + grey).clamp(0, 1)
+    out = color_jitter(x.clone(), 0.2, np.random.default_rng(3))
+    assert (out - ref).abs().max() < 0.01  # the contrast mean is taken on a 1/4 subsample
+    assert torch.allclose(color_jitter(x.clone(), 0.0, np.random.default_rng(3)), x, atol=1e-6)

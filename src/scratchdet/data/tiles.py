@@ -109,13 +109,16 @@ def vflip_boxes(boxes: np.ndarray, height: int) -> np.ndarray:
 
 
 def color_jitter(image: torch.Tensor, amount: float, rng: np.random.Generator) -> torch.Tensor:
-    """Random brightness, contrast and saturation factors in ``1 +- amount`` (float 0-1)."""
+    """Random brightness, contrast and saturation factors in ``1 +- amount`` (float 0-1).
+
+    Brightness ``b`` and contrast ``c`` (about the mean) fold into one affine map applied after
+    the saturation mix with the per-pixel grey; all in place, one pass each.
+    """
     b, c, s = (float(v) for v in rng.uniform(1 - amount, 1 + amount, size=3))
-    image = image * b
-    mean = image.mean()
-    image = (image - mean) * c + mean
+    mean = float(image[:, ::4, ::4].mean())
     grey = image.mean(dim=0, keepdim=True)
-    return ((image - grey) * s + grey).clamp(0, 1)
+    image.mul_(s).add_(grey, alpha=1 - s)
+    return image.mul_(b * c).add_((1 - c) * b * mean).clamp_(0, 1)
 
 
 @dataclass
@@ -275,10 +278,11 @@ class TileDataset(torch.utils.data.Dataset):
             return rec, random_tile_over(xyxy(self.records[rec])[j], win.window, t, rng)
         rec = int(rng.integers(len(self.records)))
         win = self.window(rec)
-        ys, xs = np.nonzero(win.part)
-        if len(xs):  # over the part: a random part pixel, the tile anywhere around it
-            k = int(rng.integers(len(xs)))
-            x, y = xs[k] + win.window[0], ys[k] + win.window[1]
+        h, w = win.part.shape
+        ys, xs = rng.integers(h, size=64), rng.integers(w, size=64)
+        on = np.flatnonzero(win.part[ys, xs])
+        if len(on):  # over the part: a random part pixel, the tile anywhere around it
+            x, y = xs[on[0]] + win.window[0], ys[on[0]] + win.window[1]
             return rec, random_tile_over((x, y, x + 1, y + 1), win.window, t, rng)
         return rec, random_tile_over(win.window, win.window, t, rng)
 
@@ -326,7 +330,7 @@ class TileDataset(torch.utils.data.Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"tile index {index} out of range 0..{len(self) - 1}")
         s = self.sample(index)
-        image = torch.from_numpy(s.image).permute(2, 0, 1).float().div_(255)
+        image = torch.from_numpy(s.image).permute(2, 0, 1).contiguous().float().div_(255)
         if self.cfg.jitter > 0:
             rng = np.random.default_rng((self.cfg.seed, self.epoch, index, 1))
             image = color_jitter(image, self.cfg.jitter, rng)
