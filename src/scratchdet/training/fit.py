@@ -134,11 +134,6 @@ def fit(cfg: TrainConfig) -> FitResult:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
     trainer.fit(module, datamodule=data, ckpt_path=cfg.resume)
-    batches = trainer.num_training_batches
-    if isinstance(batches, int) and batches > 0 and trainer.global_step % batches:
-        # stopped inside an epoch (max_steps): keep that state too, as last.ckpt
-        trainer.save_checkpoint(ckpt_dir / "last.ckpt")
-        callbacks[0].last_model_path = str(ckpt_dir / "last.ckpt")
     return _finish(trainer, callbacks, run_dir, scored)
 
 
