@@ -9,7 +9,6 @@ epoch, ``last.ckpt`` and ``best.ckpt`` by val bbox mAP), ``logs/{csv,tensorboard
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -21,10 +20,11 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from scratchdet.config import ConfigError, dump_config
+from scratchdet.data.io import write_json_atomic, write_text_atomic
 from scratchdet.training.checkpoint import export_from_checkpoint
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.datamodule import DetectionDataModule
-from scratchdet.training.module import AP50, MONITOR, DetectionModule, load_evaluator
+from scratchdet.training.module import MONITOR, DetectionModule
 
 #: Carries the generated run name to the other processes of a multi-process (DDP) run.
 RUN_NAME_ENV = "SCRATCHDET_RUN_NAME"
@@ -35,7 +35,7 @@ class FitResult:
     """Where a run wrote its outputs and how it ended."""
 
     run_dir: Path
-    best_checkpoint: Path | None  # None when no evaluator scored the epochs
+    best_checkpoint: Path | None  # None when no validation ran
     last_checkpoint: Path | None
     model_path: Path | None  # written by the rank-0 process only
     metrics: dict[str, float]
@@ -94,19 +94,18 @@ class StepTimer(L.Callback):
         module.log("time/step_s", time.perf_counter() - self._start, on_step=True, batch_size=1)
 
 
-def _callbacks(cfg: TrainConfig, ckpt_dir: Path, scored: bool) -> list[Any]:
+def _callbacks(cfg: TrainConfig, ckpt_dir: Path) -> list[Any]:
     keep = cfg.keep_epoch_checkpoints
     epochs = ModelCheckpoint(
         dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
         every_n_epochs=1, save_top_k=keep, monitor="step" if keep > 0 else None, mode="max",
         save_last=True, save_on_train_epoch_end=True,
     )
-    out: list[Any] = [epochs]
-    if scored:
-        out.append(ModelCheckpoint(
-            dirpath=ckpt_dir, filename="best", auto_insert_metric_name=False,
-            monitor=MONITOR, mode="max", save_top_k=1,
-        ))
+    best = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="best", auto_insert_metric_name=False,
+        monitor=MONITOR, mode="max", save_top_k=1,
+    )
+    out: list[Any] = [epochs, best]
     if cfg.loggers:
         out += [LearningRateMonitor(logging_interval="step"), StepTimer()]
     return out
@@ -119,8 +118,7 @@ def fit(cfg: TrainConfig) -> FitResult:
     ckpt_dir = run_dir / "checkpoints"
     data = DetectionDataModule(cfg)
     module = DetectionModule(cfg.model_dump(mode="json"), data.class_names, data.category_ids)
-    scored = load_evaluator() is not None
-    callbacks = _callbacks(cfg, ckpt_dir, scored)
+    callbacks = _callbacks(cfg, ckpt_dir)
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
         num_nodes=cfg.num_nodes, precision=cfg.precision,  # type: ignore[arg-type]
@@ -132,26 +130,26 @@ def fit(cfg: TrainConfig) -> FitResult:
     )
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+        write_text_atomic(run_dir / "config.yaml", dump_config(cfg), force=True)
     trainer.fit(module, datamodule=data, ckpt_path=cfg.resume)
-    return _finish(trainer, callbacks, run_dir, scored)
+    return _finish(trainer, callbacks, run_dir)
 
 
-def _finish(trainer: L.Trainer, callbacks: list[Any], run_dir: Path, scored: bool) -> FitResult:
-    epochs_cb = callbacks[0]
-    best = Path(callbacks[1].best_model_path) if scored and callbacks[1].best_model_path else None
+def _finish(trainer: L.Trainer, callbacks: list[Any], run_dir: Path) -> FitResult:
+    epochs_cb, best_cb = callbacks[0], callbacks[1]
+    best = Path(best_cb.best_model_path) if best_cb.best_model_path else None
     last = Path(epochs_cb.last_model_path) if epochs_cb.last_model_path else None
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    if scored and callbacks[1].best_model_score is not None:
-        metrics["best/" + MONITOR] = float(callbacks[1].best_model_score)
+    if best_cb.best_model_score is not None:
+        metrics["best/" + MONITOR] = float(best_cb.best_model_score)
     model_path = None
     if trainer.is_global_zero and (best or last):
         model_path = export_from_checkpoint(best or last, run_dir / "model.pt")  # type: ignore[arg-type]
         summary = {
             "metrics": metrics, "best_checkpoint": str(best) if best else None,
             "last_checkpoint": str(last) if last else None, "global_step": trainer.global_step,
-            "world_size": trainer.world_size, "monitor": MONITOR, "ap50_key": AP50,
+            "world_size": trainer.world_size,
         }
-        (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        write_json_atomic(run_dir / "metrics.json", summary, force=True, indent=2)
     return FitResult(run_dir, best, last, model_path, metrics, trainer.global_step,
                      trainer.world_size)

@@ -9,7 +9,6 @@ The network itself is a plain ``nn.Module`` from :func:`build_detector`; checkpo
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -17,6 +16,7 @@ import torch
 import torch.distributed as dist
 from torch.optim.lr_scheduler import LambdaLR
 
+from scratchdet.evaluation import evaluate
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.datamodule import Batch
 from scratchdet.training.detector import build_detector
@@ -26,15 +26,6 @@ CHECKPOINT_KEY = "scratchdet"
 #: The metric the best checkpoint is chosen by (COCO bbox mAP, IoU 0.50:0.95) and its partner.
 MONITOR = "val/AP"
 AP50 = "val/AP50"
-
-
-def load_evaluator() -> Callable[..., Any] | None:
-    """``scratchdet.evaluation.evaluate``, or None while that package does not provide it."""
-    try:
-        from scratchdet.evaluation import evaluate
-    except ImportError:
-        return None
-    return evaluate
 
 
 def to_coco_results(
@@ -115,8 +106,7 @@ class DetectionModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         results = _gather(self._val_results)
         self._val_results = []
-        evaluate = load_evaluator()
-        if evaluate is None or self.trainer.sanity_checking:
+        if self.trainer.sanity_checking:
             return
         seen: dict[int, list[dict[str, Any]]] = {}
         for image_id, dets in results:  # the distributed sampler repeats photos to even out
