@@ -8,13 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from .training_helpers import tiny_config, write_synthetic
 
 
-@pytest.mark.slow
 def test_ddp_two_cpu_processes_train_and_checkpoint(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

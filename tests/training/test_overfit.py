@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 from torchvision.ops import box_iou
 
@@ -19,7 +18,6 @@ PHOTO, BOX = "white_train_scratch_4_img78.JPG", 1  # 175x136 px, no other box wi
 CROP, INPUT, STEPS = 384, 192, 30  # crop px, model input px (crop resized), training steps
 
 
-@pytest.mark.slow
 def test_overfits_a_crop_until_it_finds_the_scratch(sample: Path, tmp_path: Path) -> None:
     record = pick_box(sample, PHOTO, BOX)
     folder, target = write_crop(record, BOX, CROP, tmp_path, copies=STEPS)

@@ -13,7 +13,6 @@ from scratchdet.training.fit import fit
 from .training_helpers import pick_box, tiny_config, write_crop, write_subset
 
 
-@pytest.mark.slow
 def test_tiles_mode_trains_and_scores_a_whole_photo(sample: Path, tmp_path: Path) -> None:
     train = write_subset(sample, "train", ["white_train_scratch_4_img80.JPG"],
                          tmp_path / "train.json")
