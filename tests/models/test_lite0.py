@@ -57,3 +57,15 @@ def test_detector_backbone_is_pretrained_by_default() -> None:
     state = lite0_imagenet_state_dict()
     assert torch.equal(model.backbone.body.blocks[3][0].conv_dw.weight,
                        state["blocks.3.0.conv_dw.weight"])
+
+
+def test_batch_norm_statistics_stay_frozen_in_training() -> None:
+    model = build_model("lite0_fpn_fast").train()
+    bn = model.backbone.body.blocks[2][0].bn1
+    before = bn.running_mean.clone()
+    assert not bn.training and not bn.weight.requires_grad
+    assert not model.backbone.body.conv_stem.weight.requires_grad  # stem frozen
+    assert model.backbone.body.blocks[2][0].conv_pw.weight.requires_grad
+    target = {"boxes": torch.tensor([[10.0, 10.0, 60.0, 40.0]]), "labels": torch.tensor([1])}
+    model([torch.rand(3, 128, 128)], [target])
+    assert torch.equal(bn.running_mean, before)

@@ -49,6 +49,9 @@ CANDIDATES: dict[str, Callable[[], nn.Module]] = {
     "ref: lite0 + FPN128 + tv Faster R-CNN heads": _lite0_fpn128_torchvision_heads,
     "ref: mobilenet_v3_large_fpn (tv)": lambda: _native(
         fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None, num_classes=2)),
+    "ref: mobilenet_v3_large_fpn, channels-last": lambda: _native(
+        fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None, num_classes=2)
+    ).to(memory_format=torch.channels_last),
 }
 
 
