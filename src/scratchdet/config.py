@@ -78,7 +78,8 @@ def load_config(
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of key: value, got {type(loaded).__name__}")
+            kind = type(loaded).__name__
+            raise ConfigError(f"{path}: expected a mapping of key: value, got {kind}")
         data.update(loaded)
     over = parse_overrides(overrides)
     data.update(over)
