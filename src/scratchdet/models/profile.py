@@ -1,7 +1,9 @@
-"""Side-by-side eager CPU latencies of the CPU-model candidates (one process, interleaved).
+"""Side-by-side eager CPU cost of the CPU-model candidates (one process, interleaved).
 
-Run ``python -m scratchdet.models.profile [--size 1024] [--repeats 3] [--threads 2]``.
-Timings on a shared machine are noisy: compare the ratios within one run, not across runs.
+Run ``python -m scratchdet.models.profile [--size 1024] [--repeats 4] [--threads 1]``.
+It reports the CPU time of this process (``time.process_time``), best of ``repeats``: on a
+shared machine wall time mostly measures the other users, CPU time much less so. With one
+thread CPU time ~ unloaded wall time. Compare ratios within one run.
 Speed claims for the project come from ``scratchdet benchmark``; this is the models' own probe.
 """
 
@@ -58,25 +60,25 @@ CANDIDATES: dict[str, Callable[[], nn.Module]] = {
 def _eval_seconds(model: nn.Module, size: int) -> float:
     image = torch.rand(3, size, size)
     with torch.inference_mode():
-        start = time.perf_counter()
+        start = time.process_time()
         model([image])
-        return time.perf_counter() - start
+        return time.process_time() - start
 
 
 def _train_step_seconds(model: nn.Module, crop: int) -> float:
     images = [torch.rand(3, crop, crop) for _ in range(2)]
     box = torch.tensor([[40.0, 50.0, 140.0, 90.0], [200.0, 200.0, 260.0, 330.0]])
     targets = [{"boxes": box, "labels": torch.ones(2, dtype=torch.int64)} for _ in images]
-    start = time.perf_counter()
+    start = time.process_time()
     losses = model(images, targets)
     sum(losses.values()).backward()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def profile(
     size: int = 1024, repeats: int = 3, crop: int = 512
 ) -> dict[str, tuple[float, float, float]]:
-    """Median eval seconds per ``size`` tile, per train step (2 crops) and millions of params.
+    """Best CPU seconds per ``size`` tile, per train step (2 crops) and millions of params.
 
     Candidates are timed round-robin after one warm-up each, so load changes hit all alike.
     """
@@ -91,30 +93,25 @@ def profile(
             steps[name].append(_train_step_seconds(model.train(), crop))
             model.zero_grad(set_to_none=True)
     return {
-        name: (_median(evals[name]), _median(steps[name]),
+        name: (min(evals[name]), min(steps[name]),
                sum(p.numel() for p in model.parameters()) / 1e6)
         for name, model in models.items()
     }
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--crop", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     results = profile(args.size, args.repeats, args.crop)
     base = results[next(iter(results))][0]
-    print(f"eager CPU, {args.threads} threads, eval on one {args.size}px tile, "
-          f"train step on two {args.crop}px crops (median of {args.repeats})")
+    print(f"eager CPU seconds (process time, {args.threads} thread(s), best of {args.repeats}): "
+          f"eval on one {args.size}px tile, train step on two {args.crop}px crops")
     for name, (seconds, step, params) in results.items():
         print(f"{name:48s} eval {seconds:6.3f} s ({seconds / base:4.2f}x)  "
               f"train step {step:6.3f} s  params {params:5.2f}M")
