@@ -5,15 +5,21 @@ returns ``list[{"boxes": FloatTensor[K, 4] xyxy, "scores": [K], "labels": Int64[
 
 Steps of :meth:`TiledPredictor.predict` (each timed, in seconds, in ``timings``):
 
-- ``decode``: full JPEG decode (PIL);
-- ``localise``: 1/8 reduction of the decoded photo + :func:`inference.localize.locate_part`;
+- ``decode``: JPEG decode (PIL); with ``scale < 1`` a JPEG draft decode at 1/2, 1/4 or 1/8
+  (resized to the exact scale when that is not one of them);
+- ``localise``: reduction of the decoded photo to 1/8 of the original +
+  :func:`inference.localize.locate_part`;
 - ``model``: tiles of the region (:func:`inference.tiling.tile_grid`) cut, converted and run
-  in batches of ``batch_size``;
-- ``merge``: tile boxes mapped to photo pixels and merged (:func:`merge_tile_detections`).
+  in batches of ``batch_size``; with ``max_single`` a region that fits is one input instead;
+- ``merge``: tile boxes mapped to photo pixels and merged (:func:`merge_tile_detections`),
+  then scaled back to original pixels.
+
+``region`` is in original pixels; ``tiles`` are in the decoded (scaled) photo's pixels.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +58,11 @@ class TiledPredictor:
         merge: keyword arguments of :func:`merge_tile_detections` (edge_tol, fuse_overlap,
             nms_iou).
         device: where tiles are sent.
+        scale: decode the photo at this scale (0 < scale <= 1; 0.5 uses the fast JPEG draft
+            decode); detections are returned in original pixels.
+        max_single: when the part region, at the decoded scale, is at most this many pixels on
+            both sides it is run as one input of its own size (no overlapping tiles; the model
+            must accept any size). ``None``: always tiles.
     """
 
     def __init__(
@@ -65,9 +76,14 @@ class TiledPredictor:
         whole_photo: bool = False,
         merge: dict[str, float] | None = None,
         device: str | torch.device = "cpu",
+        scale: float = 1.0,
+        max_single: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 < scale <= 1:
+            raise ValueError(f"scale must be in (0, 1], got {scale}")
+        self.scale, self.max_single = scale, max_single
         self.model = model
         if isinstance(model, torch.nn.Module):
             model.eval()
@@ -81,27 +97,42 @@ class TiledPredictor:
         """Detections for one photo (a path or an already opened PIL image)."""
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        image = _decode(photo)
+        image, full_size = _decode(photo, self.scale)
         timings["decode"] = time.perf_counter() - start
         t = time.perf_counter()
-        region = self._region(image)
-        tiles = tile_grid(image.width, image.height, self.tile_size, self.min_overlap, region.box)
+        region = self._region(image, full_size)
+        sx, sy = image.width / full_size[0], image.height / full_size[1]
+        tiles = self._tiles(image, region, sx, sy)
         timings["localise"] = time.perf_counter() - t
         t = time.perf_counter()
         outputs = self._run(image, tiles)
         timings["model"] = time.perf_counter() - t
         t = time.perf_counter()
         detections = self._merge(outputs, tiles)
+        if (sx, sy) != (1.0, 1.0):
+            detections["boxes"] /= torch.tensor([sx, sy, sx, sy], dtype=torch.float32)
         timings["merge"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - start
         return TiledPrediction(detections, region, tiles, timings)
 
-    def _region(self, image: Image.Image) -> Region:
+    def _region(self, image: Image.Image, full_size: tuple[int, int]) -> Region:
+        """The part region in original pixels, from a 1/``draft_scale`` view of the photo."""
         if self.localize is None:
-            return Region((0, 0, image.width, image.height), True, "localisation off")
-        factor = self.localize.draft_scale
+            return Region((0, 0, *full_size), True, "localisation off")
+        factor = max(1, round(self.localize.draft_scale * image.width / full_size[0]))
         small = np.asarray(image.reduce(factor)) if factor > 1 else np.asarray(image)
-        return locate_part(small, image.size, self.localize)
+        return locate_part(small, full_size, self.localize)
+
+    def _tiles(self, image: Image.Image, region: Region, sx: float, sy: float) -> list[Tile]:
+        """Tiles in decoded pixels: the scaled region alone when it fits ``max_single``."""
+        x0, y0, x1, y1 = region.box
+        box = (
+            max(int(x0 * sx), 0), max(int(y0 * sy), 0),
+            min(math.ceil(x1 * sx), image.width), min(math.ceil(y1 * sy), image.height),
+        )
+        if self.max_single and max(box[2] - box[0], box[3] - box[1]) <= self.max_single:
+            return [box]
+        return tile_grid(image.width, image.height, self.tile_size, self.min_overlap, box)
 
     @torch.inference_mode()
     def _run(self, image: Image.Image, tiles: Sequence[Tile]) -> list[dict[str, torch.Tensor]]:
@@ -145,12 +176,23 @@ class TiledPredictor:
         }
 
 
-def _decode(photo: str | Path | Image.Image) -> Image.Image:
+def _decode(
+    photo: str | Path | Image.Image, scale: float = 1.0
+) -> tuple[Image.Image, tuple[int, int]]:
+    """The RGB photo decoded at ``scale`` and its original ``(width, height)``."""
     if isinstance(photo, Image.Image):
-        return photo.convert("RGB") if photo.mode != "RGB" else photo
-    try:
-        im = Image.open(photo)
-        im.load()  # decodes, and closes the file of a single-frame JPEG
-    except (OSError, SyntaxError) as err:
-        raise ValueError(f"{photo}: cannot read as an image ({err})") from None
-    return im if im.mode == "RGB" else im.convert("RGB")
+        im, size = photo, photo.size
+    else:
+        try:
+            im = Image.open(photo)
+            size = im.size
+            if scale < 1:  # JPEG: decode at the smallest 1/2^k scale >= the requested size
+                im.draft("RGB", (math.ceil(size[0] * scale), math.ceil(size[1] * scale)))
+            im.load()  # decodes, and closes the file of a single-frame JPEG
+        except (OSError, SyntaxError) as err:
+            raise ValueError(f"{photo}: cannot read as an image ({err})") from None
+    im = im if im.mode == "RGB" else im.convert("RGB")
+    target = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+    if im.size != target:
+        im = im.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return im, size
