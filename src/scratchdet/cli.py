@@ -9,8 +9,11 @@ from __future__ import annotations
 import typer
 
 from scratchdet import __version__
+from scratchdet.commands import benchmark as benchmark_commands
 from scratchdet.commands import data as data_commands
+from scratchdet.commands import demo as demo_commands
 from scratchdet.commands import evaluate as evaluate_commands
+from scratchdet.commands import predict as predict_commands
 from scratchdet.commands import serve as serve_commands
 from scratchdet.commands import train as train_commands
 
@@ -38,7 +41,10 @@ def main(
 
 
 # One line per command module; each adds its commands or sub-apps.
+benchmark_commands.register(app)
 data_commands.register(app)
+demo_commands.register(app)
 evaluate_commands.register(app)
+predict_commands.register(app)
 serve_commands.register(app)
 train_commands.register(app)

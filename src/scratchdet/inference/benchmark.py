@@ -1,0 +1,316 @@
+"""End-to-end CPU latency of the photo predictor, side by side with the seed model.
+
+:func:`run_benchmark` times :class:`~scratchdet.inference.predictor.TiledPredictor` on whole
+photos (decode included) with our detector, in ONNX Runtime and/or PyTorch eager, and the
+seed-equivalent Cascade R-CNN X101 (whole photo resized to 1333x800, PyTorch eager) on the
+same photos in the same process, so ratios are comparable on a shared machine. Latency does not
+depend on the weights, so random/ImageNet weights serve when there is no trained checkpoint.
+
+Per run: per-photo phases ``decode``, ``localise``, ``model``, ``merge``, ``total`` (mean,
+median, p90 over all timed predictions), process CPU seconds per photo, photos/s and the peak
+RSS (``VmHWM``, reset before each run where the kernel allows it).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from scratchdet.data.io import write_text_atomic
+from scratchdet.inference.predictor import TiledPredictor
+
+PHASES = ("decode", "localise", "model", "merge", "total")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+SEED_PRESET = "cascade_rcnn_x101_32x4d_fpn"
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """What to time (see ``scratchdet benchmark --help``)."""
+
+    model: str = "lite0_fpn_fast"
+    checkpoint: Path | None = None
+    runtime: str = "onnx"
+    scale: float = 1.0
+    max_single: int | None = 2560
+    tile_size: int = 1024
+    min_overlap: int = 256
+    threads: int = 2
+    repeat: int = 1
+    warmup: int = 1
+    seed_baseline: bool = True
+    seed_photos: int | None = None
+    seed_min_size: int = 800
+    seed_max_size: int = 1333
+    compare_runtimes: bool = True
+
+
+def find_photos(spec: str | Path) -> list[Path]:
+    """Photos named by a file, a folder (its .jpg/.jpeg/.png files) or a glob, sorted."""
+    text = str(spec)
+    path = Path(text)
+    if path.is_file():
+        found = [path]
+    elif path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    else:
+        found = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
+    if not found:
+        raise FileNotFoundError(
+            f"{text}: no photos found (expected a photo file, a folder of "
+            f"{'/'.join(PHOTO_SUFFIXES)} files, or a glob)"
+        )
+    return found
+
+
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    """Mean, median and 90th percentile (linear interpolation) of ``values``."""
+    data = sorted(values)
+    if not data:
+        raise ValueError("no values to summarise")
+    pos = 0.9 * (len(data) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(data) - 1)
+    p90 = data[lo] + (data[hi] - data[lo]) * (pos - lo)
+    return {"mean": statistics.fmean(data), "median": statistics.median(data), "p90": p90}
+
+
+def peak_rss_mb() -> float:
+    """The process's resident-set high-water mark in MiB (``VmHWM``, else ``getrusage``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset ``VmHWM`` to the current RSS (Linux ``clear_refs`` 5); ``False`` if not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def time_predictor(
+    predictor: TiledPredictor, photos: Sequence[Path], repeat: int = 1, warmup: int = 1
+) -> dict[str, Any]:
+    """Predict every photo ``repeat`` times after ``warmup`` predictions of the first one."""
+    for _ in range(warmup):
+        predictor.predict(photos[0])
+    peak_reset = reset_peak_rss()
+    samples: list[dict[str, float]] = []
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(repeat):
+        for photo in photos:
+            c = time.process_time()
+            pred = predictor.predict(photo)
+            samples.append({
+                **pred.timings, "cpu": time.process_time() - c, "tiles": len(pred.tiles),
+                "pixels": sum((t[2] - t[0]) * (t[3] - t[1]) for t in pred.tiles),
+                "detections": len(pred.detections["scores"]), "photo": str(photo),
+            })
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {
+        "phases": {k: summarize([s[k] for s in samples]) for k in PHASES},
+        "s_per_photo": statistics.fmean(s["total"] for s in samples),
+        "cpu_s_per_photo": cpu / len(samples),
+        "photos_per_s": len(samples) / wall,
+        "mean_tiles": statistics.fmean(s["tiles"] for s in samples),
+        "mean_megapixels": statistics.fmean(s["pixels"] for s in samples) / 1e6,
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_reset": peak_reset,
+        "predictions": len(samples),
+        "samples": samples,
+    }
+
+
+def _our_model(settings: BenchmarkSettings) -> tuple[torch.nn.Module, str, dict[str, Any]]:
+    """The eager detector to time, its preset and how it was made."""
+    from scratchdet.models.factory import build_model
+
+    if settings.checkpoint is None:
+        model = build_model(settings.model).eval()
+        return model, settings.model, {"weights": "ImageNet backbone, random heads"}
+    from scratchdet.training.checkpoint import load_detector
+
+    model, meta = load_detector(settings.checkpoint)
+    return model, meta.config.model, {"weights": str(settings.checkpoint)}
+
+
+def _runtimes(settings: BenchmarkSettings) -> list[str]:
+    if settings.runtime not in ("onnx", "torch"):
+        raise ValueError(f"runtime must be 'onnx' or 'torch', got {settings.runtime!r}")
+    if not settings.compare_runtimes:
+        return [settings.runtime]
+    return [settings.runtime, "torch" if settings.runtime == "onnx" else "onnx"]
+
+
+def _detectors(
+    settings: BenchmarkSettings, workdir: Path
+) -> tuple[dict[str, Callable[..., Any]], str, dict[str, Any]]:
+    """``{runtime: detector}`` for our model; ONNX files are exported into ``workdir``."""
+    from scratchdet.inference.onnx import OnnxDetector, export_onnx, meta_from_model
+
+    if settings.checkpoint is not None and settings.checkpoint.suffix == ".onnx":
+        if settings.runtime != "onnx":
+            raise ValueError(f"{settings.checkpoint}: an ONNX file needs --runtime onnx")
+        onnx_det = OnnxDetector(settings.checkpoint, threads=settings.threads)
+        return {"onnx": onnx_det}, onnx_det.meta.preset, {"weights": str(settings.checkpoint)}
+    model, preset, info = _our_model(settings)
+    out: dict[str, Callable[..., Any]] = {}
+    for runtime in _runtimes(settings):
+        if runtime == "torch":
+            out[runtime] = model
+            continue
+        t = time.perf_counter()
+        path = export_onnx(model, workdir / "model.onnx", meta_from_model(model, preset))
+        info["export_s"] = time.perf_counter() - t
+        out[runtime] = OnnxDetector(path, threads=settings.threads)
+    return out, preset, info
+
+
+def _predictor(detector: Callable[..., Any], settings: BenchmarkSettings) -> TiledPredictor:
+    return TiledPredictor(
+        detector, tile_size=settings.tile_size, min_overlap=settings.min_overlap,
+        batch_size=1, scale=settings.scale, max_single=settings.max_single,
+    )
+
+
+def _seed_run(photos: Sequence[Path], settings: BenchmarkSettings) -> dict[str, Any]:
+    from scratchdet.models.factory import build_model
+
+    torch.manual_seed(0)
+    model = build_model(  # random weights: latency does not depend on them
+        SEED_PRESET, min_size=settings.seed_min_size, max_size=settings.seed_max_size
+    ).eval()
+    predictor = TiledPredictor(model, tile_size=1 << 20, whole_photo=True, batch_size=1)
+    subset = list(photos[: settings.seed_photos] if settings.seed_photos else photos)
+    result = time_predictor(predictor, subset, repeat=1, warmup=min(settings.warmup, 1))
+    del model, predictor
+    label = f"seed cascade x101 @{settings.seed_max_size}x{settings.seed_min_size} (torch)"
+    return {"label": label, "preset": SEED_PRESET, "weights": "random", **result}
+
+
+def run_benchmark(photos: Sequence[Path], settings: BenchmarkSettings) -> dict[str, Any]:
+    """Time our detector (each runtime) and the seed on ``photos``; the benchmark.json dict."""
+    if settings.repeat < 1 or settings.warmup < 0:
+        raise ValueError(f"need repeat >= 1 and warmup >= 0, got {settings.repeat}, "
+                         f"{settings.warmup}")
+    torch.set_num_threads(settings.threads)
+    runs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="scratchdet-bench-") as tmp:
+        detectors, preset, info = _detectors(settings, Path(tmp))
+        for runtime, detector in detectors.items():
+            predictor = _predictor(detector, settings)
+            runs[runtime] = time_predictor(predictor, photos, settings.repeat, settings.warmup)
+        del detectors
+    seed = _seed_run(photos, settings) if settings.seed_baseline else None
+    return _assemble(photos, settings, preset, info, runs, seed)
+
+
+def _assemble(
+    photos: Sequence[Path], settings: BenchmarkSettings, preset: str, info: dict[str, Any],
+    runs: dict[str, Any], seed: dict[str, Any] | None,
+) -> dict[str, Any]:
+    main = runs[settings.runtime]
+    data: dict[str, Any] = {
+        "settings": {k: (str(v) if isinstance(v, Path) else v)
+                     for k, v in settings.__dict__.items()},
+        "preset": preset, "model_info": info, "photos": [str(p) for p in photos],
+        "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "runs": runs, "seed": seed,
+        "s_per_photo": main["s_per_photo"],
+        "seed_s_per_photo": seed["s_per_photo"] if seed else None,
+        "speedup_vs_seed": seed["s_per_photo"] / main["s_per_photo"] if seed else None,
+    }
+    if "onnx" in runs and "torch" in runs:
+        data["onnx_vs_torch"] = {
+            "total": runs["torch"]["s_per_photo"] / runs["onnx"]["s_per_photo"],
+            "model": (runs["torch"]["phases"]["model"]["mean"]
+                      / runs["onnx"]["phases"]["model"]["mean"]),
+        }
+    data["headline"] = headline(data)
+    return data
+
+
+def headline(data: dict[str, Any]) -> str:
+    """``scratchdet (preset, runtime): N.NN s/photo | seed ...: N.NN s/photo | R.Rx faster``."""
+    runtime = data["settings"]["runtime"]
+    text = f"scratchdet ({data['preset']}, {runtime}): {data['s_per_photo']:.2f} s/photo"
+    if data.get("seed"):
+        text += (f" | {data['seed']['label']}: {data['seed_s_per_photo']:.2f} s/photo"
+                 f" | {data['speedup_vs_seed']:.1f}x faster")
+    return text
+
+
+def summary_lines(data: dict[str, Any]) -> list[str]:
+    """The headline, the ONNX Runtime / PyTorch ratio and one line per run."""
+    lines = [data["headline"]]
+    ratio = data.get("onnx_vs_torch")
+    if ratio:
+        lines.append(f"ONNX Runtime vs PyTorch eager ({data['preset']}): "
+                     f"{ratio['total']:.2f}x end to end, {ratio['model']:.2f}x model phase")
+    named = [(f"{data['preset']} ({k})", v) for k, v in data["runs"].items()]
+    if data.get("seed"):
+        named.append((data["seed"]["label"], data["seed"]))
+    for name, run in named:
+        ph = run["phases"]
+        lines.append(
+            f"  {name}: " + ", ".join(f"{k} {ph[k]['mean']:.3f}" for k in PHASES)
+            + f" s (mean); p90 total {ph['total']['p90']:.2f} s; CPU {run['cpu_s_per_photo']:.2f}"
+            f" s/photo; {run['photos_per_s']:.2f} photos/s; peak RSS {run['peak_rss_mb']:.0f} MiB"
+        )
+    return lines
+
+
+def to_markdown(data: dict[str, Any]) -> str:
+    """benchmark.md: settings, the headline and a phase table (mean / median / p90 seconds)."""
+    s = data["settings"]
+    lines = [
+        "# Speed benchmark", "",
+        f"**{data['headline']}**", "",
+        f"{len(data['photos'])} photos, repeat {s['repeat']}, warm-up {s['warmup']}, "
+        f"{data['torch_threads']} threads, scale {s['scale']}, max_single {s['max_single']}, "
+        f"tiles {s['tile_size']}/{s['min_overlap']}; weights: {data['model_info']['weights']}; "
+        "the seed model has random weights (latency does not depend on them).", "",
+        "| run | " + " | ".join(f"{p} mean / med / p90 (s)" for p in PHASES)
+        + " | CPU s/photo | photos/s | tiles | MP | peak RSS MiB |",
+        "|---" * (len(PHASES) + 6) + "|",
+    ]
+    named = [(f"{data['preset']} ({k})", v) for k, v in data["runs"].items()]
+    if data.get("seed"):
+        named.append((data["seed"]["label"], data["seed"]))
+    for name, run in named:
+        cells = [" / ".join(f"{run['phases'][p][k]:.3f}" for k in ("mean", "median", "p90"))
+                 for p in PHASES]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {run['cpu_s_per_photo']:.2f} | "
+                     f"{run['photos_per_s']:.2f} | {run['mean_tiles']:.1f} | "
+                     f"{run['mean_megapixels']:.2f} | {run['peak_rss_mb']:.0f} |")
+    ratio = data.get("onnx_vs_torch")
+    if ratio:
+        lines += ["", f"ONNX Runtime vs PyTorch eager: {ratio['total']:.2f}x end to end, "
+                      f"{ratio['model']:.2f}x in the model phase."]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(data: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+    """``benchmark.json`` and ``benchmark.md`` in ``out_dir`` (atomic writes)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    js = write_text_atomic(out / "benchmark.json", json.dumps(data, indent=2) + "\n", force=True)
+    md = write_text_atomic(out / "benchmark.md", to_markdown(data), force=True)
+    return js, md
