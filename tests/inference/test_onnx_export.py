@@ -85,7 +85,7 @@ def test_metadata_round_trip(lite0: tuple, tmp_path: Path) -> None:
     assert OnnxMeta.from_json(meta.to_json()) == meta
     assert OnnxDetector(path).meta == meta
     missing = tmp_path / "nothing.onnx"
-    with pytest.raises(FileNotFoundError, match="nothing.onnx"):
+    with pytest.raises(FileNotFoundError, match=r"nothing\.onnx"):
         read_onnx_meta(missing)
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")
