@@ -127,7 +127,7 @@ class CascadeRoIHeads(nn.Module):
         self, stage: int, deltas: Tensor, boxes: list[Tensor], image_shapes: list[tuple[int, int]]
     ) -> list[Tensor]:
         decoded = self.box_coders[stage].decode_single(deltas, torch.cat(boxes))
-        per_image = decoded.split([len(b) for b in boxes])
+        per_image = decoded.split([b.shape[0] for b in boxes])  # shape, not len: traced (ONNX)
         return [clip_boxes_to_image(b, s) for b, s in zip(per_image, image_shapes, strict=True)]
 
     def _sample_image(
@@ -198,13 +198,13 @@ class CascadeRoIHeads(nn.Module):
             logit_sum = logits if logit_sum is None else logit_sum + logits
             boxes = self._refine(stage, deltas, boxes, image_shapes)
         assert logit_sum is not None
-        scores = F.softmax(logit_sum / self.num_stages, dim=-1).split([len(b) for b in boxes])
+        scores = F.softmax(logit_sum / self.num_stages, dim=-1).split([b.shape[0] for b in boxes])
         return [self._postprocess(b, s) for b, s in zip(boxes, scores, strict=True)]
 
     def _postprocess(self, boxes: Tensor, scores: Tensor) -> dict[str, Tensor]:
         """Score threshold, per-class NMS and top-k for one image (class-agnostic boxes)."""
         num_fg = scores.shape[1] - 1
-        labels = torch.arange(1, num_fg + 1, device=scores.device).repeat(len(boxes))
+        labels = torch.arange(1, num_fg + 1, device=scores.device).repeat(boxes.shape[0])
         boxes = boxes.repeat_interleave(num_fg, dim=0)
         scores = scores[:, 1:].reshape(-1)
         keep = torch.where(scores > self.score_thresh)[0]
