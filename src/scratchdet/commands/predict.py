@@ -1,0 +1,81 @@
+"""``scratchdet predict CHECKPOINT SOURCE...``: detections, verdicts and overlays for photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def predict(
+    checkpoint: Path = typer.Argument(..., help="A scratchdet .ckpt / model.pt (or .onnx)."),
+    sources: list[str] = typer.Argument(..., help="Photos, folders of photos or globs."),
+    out: Path = typer.Option(Path("outputs/predict"), "--out", help="Output folder."),
+    gt: Path | None = typer.Option(
+        None, "--gt", help="COCO file whose image ids the results use (matched by file name)."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Score at which a photo fails."),
+    score_thr: float = typer.Option(0.05, "--score-thr", help="Lowest score kept in results."),
+    overlays: Path | None = typer.Option(
+        None, "--overlays", help="Folder for downscaled photos with the boxes drawn."),
+    runtime: str = typer.Option("torch", "--runtime", help="torch or onnx."),
+    batch_size: int = typer.Option(2, "--batch-size", min=1, help="Tiles per model call."),
+    threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0: default)."),
+    scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+) -> None:
+    """Run a trained detector over photos; write COCO results and a pass/fail CSV."""
+    from scratchdet.inference import run
+
+    try:
+        photos = run.collect_photos(sources)
+        ids = run.image_ids(photos, gt)
+        model = run.load_runtime(checkpoint, runtime, threads or None)
+        predictor = run.make_predictor(model, batch_size, score_thr, scale)
+    except (ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    results = _run(run, predictor, photos, ids, model.category_ids, quiet)
+    failed = [r for r in results if r.error is not None]
+    try:
+        files = run.write_outputs(results, ids, out, threshold, force)
+        if overlays is not None:
+            files += run.write_overlays(results, overlays, threshold, force=force)
+    except FileExistsError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    if not quiet:
+        s = run.summary(results, threshold)
+        per = "n/a" if s["s_per_photo"] is None else f"{s['s_per_photo']:.2f} s/photo"
+        typer.echo(f"{s['predicted']}/{s['photos']} photos predicted ({model.runtime}, {per}); "
+                   f"{s['fail_verdicts']} fail at threshold {threshold}; "
+                   f"wrote {len(files)} files to {out}"
+                   + (f" and {overlays}" if overlays else ""))
+    if failed:
+        typer.echo(f"warning: {len(failed)} photo(s) could not be read and were skipped",
+                   err=True)
+    if len(failed) == len(results):
+        raise typer.Exit(1)
+
+
+def _run(run: Any, predictor: Any, photos: list[Path], ids: dict[str, int],
+         category_ids: list[int], quiet: bool) -> list[Any]:
+    """Predict with a progress bar on stderr; warnings for unreadable photos."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(photos), unit="photo", disable=quiet, leave=False)
+
+    def step(res: Any) -> None:
+        if res.error is not None:
+            bar.write(f"warning: skipped {res.error}")
+        bar.update(1)
+
+    try:
+        return run.predict_photos(predictor, photos, ids, category_ids, step)
+    finally:
+        bar.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict)

@@ -1,0 +1,284 @@
+"""Batch prediction on photos: a trained checkpoint over files, folders or globs.
+
+:func:`collect_photos` finds the photos, :func:`load_runtime` builds the detector (PyTorch
+eager or ONNX Runtime) with the tiling it was trained for, :func:`predict_photos` runs the
+:class:`~scratchdet.inference.predictor.TiledPredictor` over them (unreadable photos are
+skipped and counted), and :func:`write_outputs` writes
+
+- ``results.bbox.json``: COCO results (``image_id``, ``category_id``, ``bbox`` [x, y, w, h] in
+  original pixels, ``score``);
+- ``image_ids.json``: file name -> image id (from the ``--gt`` COCO file when given, matched by
+  file name, else 1, 2, ... in photo order);
+- ``verdicts.csv``: one row per photo: verdict ``fail`` when a box scores at least the
+  threshold, else ``pass``; max score, boxes at the threshold, timings in ms.
+
+:func:`draw_overlay` draws the boxes at the threshold on a downscaled full photo.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageDraw
+
+from scratchdet.data.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from scratchdet.inference.predictor import Detector, TiledPredictor
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+RUNTIMES = ("torch", "onnx")
+TIMING_KEYS = ("decode", "localise", "model", "merge", "total")
+VERDICT_FIELDS = ("file", "verdict", "max_score", "n_boxes", "image_id", "tiles",
+                  *(f"{k}_ms" for k in TIMING_KEYS))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A detector ready for the tiled predictor, with what the checkpoint says about it."""
+
+    detector: Detector
+    runtime: str
+    preset: str
+    category_ids: list[int]
+    tile_size: int
+    tile_overlap: int
+
+
+@dataclass
+class PhotoResult:
+    """One photo's outcome (``error`` set when it could not be predicted)."""
+
+    path: Path
+    image_id: int
+    detections: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    tiles: int = 0
+    error: str | None = None
+
+    def max_score(self) -> float:
+        return max((d["score"] for d in self.detections), default=0.0)
+
+    def boxes_at(self, threshold: float) -> list[dict[str, Any]]:
+        return [d for d in self.detections if d["score"] >= threshold]
+
+
+def collect_photos(sources: Sequence[str | Path]) -> list[Path]:
+    """Photos named by files, folders (their .jpg/.jpeg/.png files) or globs, in order, once.
+
+    Raises:
+        FileNotFoundError: a source names nothing, or no photo at all was found.
+    """
+    found: list[Path] = []
+    for source in sources:
+        path = Path(source)
+        if path.is_file():
+            hits = [path]
+        elif path.is_dir():
+            hits = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        else:
+            hits = sorted(Path(p) for p in glob.glob(str(source)) if Path(p).is_file())
+        if not hits:
+            raise FileNotFoundError(
+                f"{source}: no photos found (expected a photo file, a folder of "
+                f"{'/'.join(PHOTO_SUFFIXES)} files, or a glob)"
+            )
+        found.extend(hits)
+    return list(dict.fromkeys(found))
+
+
+def image_ids(photos: Sequence[Path], gt: str | Path | None = None) -> dict[str, int]:
+    """File name -> image id: from the COCO file ``gt`` (by file name), else 1, 2, ...
+
+    Raises:
+        ValueError: ``gt`` is not a COCO file with ``images``, or a photo is not listed in it.
+    """
+    if gt is None:
+        return {p.name: i for i, p in enumerate(photos, start=1)}
+    path = Path(gt)
+    try:
+        images = json.loads(path.read_text(encoding="utf-8"))["images"]
+        by_name = {Path(im["file_name"]).name: int(im["id"]) for im in images}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: ground-truth COCO file not found") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: expected a COCO json with images[{{id, file_name}}] "
+                         f"({type(err).__name__}: {err})") from None
+    missing = [p.name for p in photos if p.name not in by_name]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} photo(s) not listed in its images, "
+                         f"e.g. {missing[:3]}; expected every photo's file name there")
+    return {p.name: by_name[p.name] for p in photos}
+
+
+def load_runtime(checkpoint: str | Path, runtime: str = "torch",
+                 threads: int | None = None) -> LoadedModel:
+    """The detector of a ``.ckpt``/``model.pt`` (or, for ``onnx``, also an exported ``.onnx``).
+
+    ``onnx`` with a torch checkpoint exports it to a temporary file first. ``threads`` sets
+    torch's intra-op threads (and ONNX Runtime's).
+
+    Raises:
+        ValueError: unknown runtime; CheckpointError / FileNotFoundError for a bad checkpoint.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    if threads:
+        torch.set_num_threads(threads)
+    if runtime == "onnx":
+        return _load_onnx(path, threads)
+    from scratchdet.training.checkpoint import load_detector
+
+    model, meta = load_detector(path)
+    cfg = meta.config
+    return LoadedModel(model, "torch", cfg.model, list(meta.category_ids), cfg.tile_size,
+                       cfg.tile_overlap)
+
+
+def _load_onnx(path: Path, threads: int | None) -> LoadedModel:
+    try:
+        from scratchdet.inference.onnx import OnnxDetector, export_checkpoint
+    except ImportError as err:
+        raise ValueError(f"runtime onnx is not available here ({err}); use --runtime torch") \
+            from None
+    if path.suffix.lower() != ".onnx":
+        tmp = Path(tempfile.mkdtemp(prefix="scratchdet-onnx-")) / "model.onnx"
+        path, _ = export_checkpoint(path, tmp)
+    det = OnnxDetector(path, threads=threads)
+    m = det.meta
+    return LoadedModel(det, "onnx", m.preset, list(m.category_ids), m.tile_size, m.tile_overlap)
+
+
+def make_predictor(model: LoadedModel, batch_size: int = 2, score_threshold: float = 0.05,
+                   scale: float = 1.0, max_single: int | None = None) -> TiledPredictor:
+    """The tiled predictor with the tiling the model was trained for."""
+    return TiledPredictor(model.detector, tile_size=model.tile_size,
+                          min_overlap=model.tile_overlap, batch_size=batch_size,
+                          score_threshold=score_threshold, scale=scale, max_single=max_single)
+
+
+def predict_photos(
+    predictor: TiledPredictor,
+    photos: Sequence[Path],
+    ids: Mapping[str, int],
+    category_ids: Sequence[int],
+    on_photo: Callable[[PhotoResult], None] | None = None,
+) -> list[PhotoResult]:
+    """Predict every photo; an unreadable one gets ``error`` set and the run goes on."""
+    results = []
+    for photo in photos:
+        res = PhotoResult(photo, ids[photo.name])
+        try:
+            pred = predictor.predict(photo)
+        except (ValueError, OSError) as err:
+            res.error = str(err) if str(photo) in str(err) else f"{photo}: {err}"
+        else:
+            res.detections = _coco(pred.detections, res.image_id, category_ids)
+            res.timings, res.tiles = dict(pred.timings), len(pred.tiles)
+        results.append(res)
+        if on_photo is not None:
+            on_photo(res)
+    return results
+
+
+def _coco(dets: Mapping[str, torch.Tensor], image_id: int,
+          category_ids: Sequence[int]) -> list[dict[str, Any]]:
+    out = []
+    for (x1, y1, x2, y2), score, label in zip(dets["boxes"].tolist(), dets["scores"].tolist(),
+                                              dets["labels"].tolist(), strict=True):
+        out.append({"image_id": image_id, "category_id": int(category_ids[int(label) - 1]),
+                    "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+                    "score": round(float(score), 5)})
+    return out
+
+
+def verdict_rows(results: Sequence[PhotoResult], threshold: float) -> list[dict[str, Any]]:
+    """``verdicts.csv`` rows for the photos that were predicted."""
+    rows = []
+    for r in results:
+        if r.error is not None:
+            continue
+        row: dict[str, Any] = {
+            "file": r.path.name, "verdict": "fail" if r.max_score() >= threshold else "pass",
+            "max_score": f"{r.max_score():.4f}", "n_boxes": len(r.boxes_at(threshold)),
+            "image_id": r.image_id, "tiles": r.tiles,
+        }
+        row.update({f"{k}_ms": f"{1000 * r.timings.get(k, 0.0):.1f}" for k in TIMING_KEYS})
+        rows.append(row)
+    return rows
+
+
+def write_outputs(results: Sequence[PhotoResult], ids: Mapping[str, int], out_dir: str | Path,
+                  threshold: float, force: bool = False) -> list[Path]:
+    """Write ``results.bbox.json``, ``image_ids.json`` and ``verdicts.csv`` into ``out_dir``."""
+    out = Path(out_dir)
+    dets = [d for r in results for d in r.detections]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=VERDICT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(verdict_rows(results, threshold))
+    return [
+        write_json_atomic(out / "results.bbox.json", dets, force),
+        write_json_atomic(out / "image_ids.json", dict(ids), force, indent=1),
+        write_text_atomic(out / "verdicts.csv", buf.getvalue(), force),
+    ]
+
+
+def draw_overlay(result: PhotoResult, threshold: float, max_side: int = 1600) -> Image.Image:
+    """The whole photo, downscaled to ``max_side``, with the boxes scoring >= ``threshold``."""
+    with Image.open(result.path) as im:
+        full = im.size
+        im.draft("RGB", (max(1, full[0] * max_side // max(full)),
+                         max(1, full[1] * max_side // max(full))))
+        img = im.convert("RGB")
+    factor = max_side / max(full)
+    if factor < 1:
+        img = img.resize((max(1, round(full[0] * factor)), max(1, round(full[1] * factor))))
+    s = img.width / full[0]
+    draw = ImageDraw.Draw(img)
+    width = max(2, math.ceil(img.width / 500))
+    for d in result.boxes_at(threshold):
+        x, y, w, h = (v * s for v in d["bbox"])
+        draw.rectangle((x, y, x + w, y + h), outline=(255, 0, 0), width=width)
+        draw.text((x, max(0, y - 12)), f"{d['score']:.2f}", fill=(255, 0, 0))
+    verdict = "FAIL" if result.max_score() >= threshold else "PASS"
+    draw.text((8, 8), f"{result.path.name}: {verdict} (max {result.max_score():.2f}, "
+              f"threshold {threshold})", fill=(255, 255, 0))
+    return img
+
+
+def write_overlays(results: Sequence[PhotoResult], out_dir: str | Path, threshold: float,
+                   max_side: int = 1600, force: bool = False) -> list[Path]:
+    """One ``<stem>.jpg`` overlay per predicted photo in ``out_dir``."""
+    files = []
+    for r in results:
+        if r.error is None:
+            buf = io.BytesIO()
+            draw_overlay(r, threshold, max_side).save(buf, "JPEG", quality=85)
+            files.append(write_bytes_atomic(Path(out_dir) / f"{r.path.stem}.jpg",
+                                            buf.getvalue(), force))
+    return files
+
+
+def summary(results: Sequence[PhotoResult], threshold: float) -> dict[str, Any]:
+    """Counts and mean time per photo of a run."""
+    ok = [r for r in results if r.error is None]
+    total = [r.timings["total"] for r in ok if "total" in r.timings]
+    return {
+        "photos": len(results), "predicted": len(ok), "failed_to_read": len(results) - len(ok),
+        "fail_verdicts": sum(r.max_score() >= threshold for r in ok),
+        "s_per_photo": sum(total) / len(total) if total else None,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }

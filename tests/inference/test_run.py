@@ -1,0 +1,114 @@
+"""``scratchdet predict`` and ``scratchdet.inference.run`` on real val photos, tiny model."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from scratchdet.cli import app
+from scratchdet.inference import run
+
+PHOTO = "red_DSC_0879.JPG"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained lite0_fpn_fast (FPN 16) saved in the training checkpoint format."""
+    from scratchdet.training.checkpoint import save_model
+    from scratchdet.training.detector import build_detector
+
+    torch.manual_seed(0)
+    overrides = {"pretrained": False, "fpn_channels": 16, "score_thresh": 0.0}
+    model = build_detector("lite0_fpn_fast", 1, overrides)
+    config = {"model": "lite0_fpn_fast", "model_overrides": overrides, "input_mode": "tiles",
+              "tile_size": 512, "tile_overlap": 128}
+    return save_model(tmp_path_factory.mktemp("model") / "model.pt", model.state_dict(),
+                      {"config": config, "class_names": ["scratch"], "category_ids": [1]})
+
+
+def test_collect_photos_files_folders_globs(tmp_path: Path) -> None:
+    for name in ("b.JPG", "a.jpg", "c.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    got = run.collect_photos([tmp_path / "c.png", str(tmp_path), str(tmp_path / "*.jpg")])
+    assert [p.name for p in got] == ["c.png", "a.jpg", "b.JPG"]
+    with pytest.raises(FileNotFoundError, match=r"nothing\*\.jpg: no photos found"):
+        run.collect_photos([str(tmp_path / "nothing*.jpg")])
+
+
+def test_image_ids_from_gt_by_file_name(tmp_path: Path) -> None:
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"images": [{"id": 7, "file_name": "sub/a.jpg"},
+                                         {"id": 3, "file_name": "b.jpg"}]}))
+    photos = [Path("x/b.jpg"), Path("y/a.jpg")]
+    assert run.image_ids(photos, gt) == {"b.jpg": 3, "a.jpg": 7}
+    assert run.image_ids(photos) == {"b.jpg": 1, "a.jpg": 2}
+    with pytest.raises(ValueError, match=r"gt.json: 1 photo\(s\) not listed.*c.jpg"):
+        run.image_ids([Path("c.jpg")], gt)
+    gt.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"gt\.json: expected a COCO json with images"):
+        run.image_ids(photos, gt)
+
+
+def test_predict_writes_results_verdicts_overlays(
+    sample: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    out, ovl = tmp_path / "out", tmp_path / "ovl"
+    res = CliRunner().invoke(app, [
+        "predict", str(tiny_model), str(sample / "val" / PHOTO), str(bad), "--out", str(out),
+        "--overlays", str(ovl), "--threshold", "0.3", "--scale", "0.25", "--threads", "2",
+    ])
+    assert res.exit_code == 0, res.output
+    assert "broken.jpg" in res.output and "1 photo(s) could not be read" in res.output
+    assert "1/2 photos predicted (torch" in res.output
+    ids = json.loads((out / "image_ids.json").read_text())
+    assert ids == {PHOTO: 1, "broken.jpg": 2}
+    dets = json.loads((out / "results.bbox.json").read_text())
+    assert dets, "an untrained model with score_thresh 0 still returns boxes"
+    assert {d["image_id"] for d in dets} == {1} and {d["category_id"] for d in dets} == {1}
+    for d in dets:
+        x, y, w, h = d["bbox"]
+        assert min(x, y, w, h) >= 0 and x + w <= 4608.5 and y + h <= 3072.5
+    rows = list(csv.DictReader((out / "verdicts.csv").open()))
+    assert len(rows) == 1 and set(rows[0]) == set(run.VERDICT_FIELDS)
+    row = rows[0]
+    top = max(d["score"] for d in dets)
+    assert float(row["max_score"]) == pytest.approx(top, abs=1e-4)
+    assert int(row["n_boxes"]) == sum(d["score"] >= 0.3 for d in dets)
+    assert row["verdict"] == ("fail" if top >= 0.3 else "pass")
+    assert float(row["total_ms"]) > float(row["model_ms"]) > 0 and int(row["tiles"]) >= 1
+    overlay = Image.open(ovl / "red_DSC_0879.jpg")
+    assert overlay.size == (1600, 1067)
+    again = CliRunner().invoke(app, ["predict", str(tiny_model), str(bad), "--out", str(out)])
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_predict_with_gt_ids_and_all_unreadable(
+    sample: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / PHOTO
+    bad.write_bytes(b"\xff\xd8 truncated")
+    gt = sample / "annotations" / "val.json"
+    res = CliRunner().invoke(app, ["predict", str(tiny_model), str(bad), "--gt", str(gt),
+                                   "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 1 and PHOTO in res.output
+    want = next(im["id"] for im in json.loads(gt.read_text())["images"]
+                if im["file_name"].endswith(PHOTO))
+    assert json.loads((tmp_path / "o" / "image_ids.json").read_text()) == {PHOTO: want}
+
+
+def test_predict_bad_inputs_exit_2(tiny_model: Path, tmp_path: Path) -> None:
+    missing = CliRunner().invoke(app, ["predict", str(tmp_path / "none.pt"), str(tiny_model)])
+    assert missing.exit_code == 2 and "none.pt: checkpoint not found" in missing.output
+    empty = CliRunner().invoke(app, ["predict", str(tiny_model), str(tmp_path)])
+    assert empty.exit_code == 2 and "no photos found" in empty.output
+    runtime = CliRunner().invoke(app, ["predict", str(tiny_model), str(tiny_model),
+                                       "--runtime", "tensorrt"])
+    assert runtime.exit_code == 2 and "runtime must be one of torch, onnx" in runtime.output
