@@ -1,0 +1,86 @@
+"""``run_demo``: the demo's steps in order, the report, and the headline numbers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scratchdet.data.io import write_json_atomic
+from scratchdet.demo import pipeline as steps
+from scratchdet.demo import sections
+from scratchdet.demo.pipeline import FINAL_NOTE, HEADLINE_GROUPS, DemoResult, DemoSettings
+
+
+def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
+    """Run every step of the demo into ``s.out``; see :mod:`scratchdet.demo.pipeline`."""
+    start = time.perf_counter()
+    out = s.out
+    res = DemoResult(out)
+    train, val = steps.sample_data(s.sample, "train"), steps.sample_data(s.sample, "val")
+    cfg = steps.train_config(s) if s.model is None else None  # fail early on a bad config
+    log(f"1/5 dataset stats: {len(train)} train photos, {len(val)} val photos")
+    res.files["stats"] = steps.write_stats_step(s.sample, out / "stats")
+    log("2/5 training")
+    model, run_dir, facts = steps.train_step(s, log)
+    res.files["model"] = model
+    res.headline["training_minutes"] = facts["minutes"]
+    metrics_text = ""
+    if s.final:
+        res.notes.append(FINAL_NOTE)
+        log(f"3/5 {FINAL_NOTE}")
+    else:
+        log("3/5 predicting the val photos, evaluating, ranking the worst")
+        pred = steps.predict_step(model, val, s.sample, out / "predict")
+        result, metrics_text = steps.evaluate_step(val, out / "predict" / "results.bbox.json",
+                                                   s.sample, out)
+        res.files.update(predict=out / "predict", eval=out / "eval", analysis=out / "analysis")
+        for g in (g for g in HEADLINE_GROUPS if g in result.groups):
+            res.headline[f"val_AP50_{g}"] = result.value("AP", "0.50", group=g)
+        res.headline["val_AP_all"] = result.value("AP")
+        res.headline["val_photos"] = len(val)
+        res.headline["predict_s_per_photo"] = pred["s_per_photo"]
+        log(metrics_text)
+    bench = None
+    if s.benchmark:
+        log("4/5 benchmark")
+        photos = [r.path for r in val.present if r.path is not None][: s.benchmark_photos]
+        bench = steps.benchmark_step(model, photos, out / "benchmark", log)
+        if bench is not None:
+            res.files["benchmark"] = out / "benchmark"
+            res.headline["benchmark"] = bench["headline"]
+    else:
+        log("4/5 benchmark skipped (--no-benchmark)")
+    tile = cfg.tile_size if cfg is not None else 1024
+    synth = steps.synthesis_step(train, tile, out / "synthesis.png", log)
+    log("5/5 report")
+    res.headline["demo_minutes"] = (time.perf_counter() - start) / 60
+    res.files["report"] = _report(s, res, model, run_dir, facts, synth, bench is not None)
+    res.files["summary"] = write_json_atomic(
+        out / "summary.json", {"headline": res.headline, "notes": res.notes,
+                               "files": {k: str(v) for k, v in res.files.items()}},
+        force=True, indent=2)
+    return res
+
+
+def _report(s: DemoSettings, res: DemoResult, model: Path, run_dir: Path | None,
+            facts: dict[str, Any], synth: Path | None, bench: bool) -> Path:
+    from scratchdet.report import Image, build_report
+
+    out = s.out
+    if s.final:
+        report = build_report(stats_dir=out / "stats", title="scratchdet demo (final model)")
+    else:
+        report = build_report(out / "eval", out / "analysis", out / "stats",
+                              title=f"scratchdet demo: val ({res.headline['val_photos']} photos)")
+    blocks = [sections.headline_block(res.headline), *map(sections.note_block, res.notes),
+              *sections.model_blocks(model, facts, run_dir)]
+    report.add_section("Model", *blocks)
+    report.sections.insert(1, report.sections.pop())  # second, after the dataset
+    if synth is not None:
+        report.add_section("Synthesis preview", Image.from_path(
+            synth, "real scratches (left, green) next to pasted ones (right, magenta)"))
+    if bench:
+        report.add_section("Benchmark", *sections.benchmark_blocks(out / "benchmark"))
+    return report.write(out / "report.html", force=True)

@@ -1,0 +1,81 @@
+"""Report sections of the demo that ``scratchdet.report.build_report`` does not make."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from scratchdet.report import Html, Image, Table, Text
+from scratchdet.report.html import Block
+
+
+def loss_curve_png(run_dir: Path) -> bytes | None:
+    """``train/loss`` against the step from the run's CSV log (None when there is none)."""
+    points: list[tuple[float, float]] = []
+    for path in sorted((run_dir / "logs" / "csv").glob("version_*/metrics.csv")):
+        with path.open(newline="", encoding="utf-8") as f:
+            points += [(float(r["step"]), float(r["train/loss"])) for r in csv.DictReader(f)
+                       if r.get("train/loss")]
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(*zip(*sorted(points), strict=True), lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("train loss")
+    ax.grid(alpha=0.3)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def model_blocks(model_path: Path, facts: Mapping[str, Any], run_dir: Path | None) -> list[Block]:
+    """Preset, parameters, training time and steps, loss curve, the config used."""
+    from scratchdet.training.checkpoint import load_detector
+
+    model, meta = load_detector(model_path)
+    params = sum(p.numel() for p in model.parameters())
+    minutes = facts.get("minutes")
+    rows = [["preset", meta.config.model], ["parameters", f"{params:,}"],
+            ["model file", str(model_path)],
+            ["training time", "n/a" if minutes is None else f"{minutes:.1f} min"],
+            ["steps", str(facts.get("steps", "n/a"))],
+            ["tiles", f"{meta.config.tile_size} px, overlap {meta.config.tile_overlap}"]]
+    blocks: list[Block] = [Table(["", ""], rows, caption="Model and training")]
+    png = loss_curve_png(run_dir) if run_dir is not None else None
+    if png is not None:
+        blocks.append(Image(png, caption="training loss (sum of the detector's losses)"))
+    config = run_dir / "config.yaml" if run_dir is not None else None
+    if config is not None and config.is_file():
+        blocks += ["<h3>Training config</h3>", Text(config.read_text(encoding="utf-8"), pre=True)]
+    return blocks
+
+
+def benchmark_blocks(bench_dir: Path) -> list[Block]:
+    """The benchmark's markdown tables (``benchmark.md``)."""
+    from scratchdet.report import markdown_blocks
+
+    md = bench_dir / "benchmark.md"
+    if not md.is_file():
+        return [Text("benchmark not run")]
+    return markdown_blocks(md.read_text(encoding="utf-8"), bench_dir)
+
+
+def headline_block(headline: Mapping[str, Any]) -> Block:
+    """The headline numbers as a small table."""
+    rows = [[k, json.dumps(v) if not isinstance(v, str) else v] for k, v in headline.items()]
+    return Table(["", ""], rows, caption="Headline")
+
+
+def note_block(text: str) -> Block:
+    return Html(f"<p><b>Note:</b> {text}</p>")

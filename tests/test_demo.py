@@ -1,0 +1,80 @@
+"""``scratchdet demo`` orchestration on a one-train-photo, one-val-photo copy of the sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scratchdet.cli import app
+from scratchdet.demo.pipeline import DemoSettings, merged_train_val, train_config
+
+TRAIN, VAL = "white_DSC_0515.JPG", "red_DSC_1135.JPG"
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cpu_fast.yaml"
+
+
+@pytest.fixture()
+def tiny_sample(sample: Path, tmp_path: Path) -> Path:
+    """The sample's annotations with one train and one val photo (symlinks)."""
+    root = tmp_path / "sample"
+    (root / "train").mkdir(parents=True)
+    (root / "val").mkdir()
+    (root / "annotations").symlink_to(sample / "annotations")
+    (root / "train" / TRAIN).symlink_to(sample / "train" / TRAIN)
+    (root / "val" / VAL).symlink_to(sample / "val" / VAL)
+    return root
+
+
+def test_merged_train_val_and_final_config(tiny_sample: Path, tmp_path: Path) -> None:
+    coco = json.loads(merged_train_val(tiny_sample, tmp_path / "m.json").read_text())
+    assert [im["file_name"] for im in coco["images"]] == [f"train/{TRAIN}", f"val/{VAL}"]
+    assert [im["id"] for im in coco["images"]] == [1, 2]
+    assert [a["image_id"] for a in coco["annotations"]] == [1, 1, 1, 1, 2]
+    assert [a["id"] for a in coco["annotations"]] == [1, 2, 3, 4, 5]
+    s = DemoSettings(tiny_sample, tmp_path / "out", CONFIG, "short", final=True)
+    cfg = train_config(s)
+    assert cfg.train_images == tiny_sample and cfg.train_annotations.name == "train_val.json"
+    assert (cfg.epochs, cfg.tile_options, cfg.val_every_n_epochs) == (
+        5, {"samples_per_epoch": 64}, 1000)
+    with pytest.raises(ValueError, match="schedule must be one of short, full"):
+        train_config(DemoSettings(tiny_sample, tmp_path, CONFIG, "long"))
+
+
+@pytest.mark.slow  # ~30 s on idle 2 cores (2 steps, 2 passes over one val photo)
+def test_demo_runs_every_step(tiny_sample: Path, tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(app, [
+        "demo", "--sample", str(tiny_sample), "--out", str(out), "--config", str(CONFIG),
+        "--no-benchmark", "--set", "max_steps=2", "--set", "epochs=1",
+        "--set", "val_every_n_epochs=1", "--set", "tile_size=512", "--set", "tile_overlap=64",
+        "--set", 'tile_options={"samples_per_epoch": 4}', "--set", "num_workers=0",
+        "--set", "progress_bar=false", "--set", "loggers=[csv]", "--set", "log_every_n_steps=1",
+    ])
+    assert res.exit_code == 0, res.output
+    assert "1/5 dataset stats: 1 train photos, 1 val photos" in res.output
+    assert "benchmark skipped" in res.output and "Part level" in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    head = summary["headline"]
+    assert set(head) >= {"val_AP50_all", "val_AP50_red", "val_AP_all", "training_minutes"}
+    assert "val_AP50_white" not in head  # no white photo in this val set
+    assert 0 <= head["val_AP50_red"] <= 1 and head["training_minutes"] > 0
+    assert head["val_photos"] == 1 and head["predict_s_per_photo"] > 0
+    dets = json.loads((out / "predict" / "results.bbox.json").read_text())
+    val_id = next(im["id"] for im in json.loads(
+        (tiny_sample / "annotations" / "val.json").read_text())["images"]
+        if im["file_name"] == VAL)
+    assert {d["image_id"] for d in dets} <= {val_id}
+    for name in ("stats/stats.md", "eval/metrics.json", "analysis", "report.html"):
+        assert (out / name).exists(), name
+    html = (out / "report.html").read_text()
+    for title in ("Dataset", "Model", "Metrics", "Part level", "Worst photos"):
+        assert f">{title}</h2>" in html, title
+    assert html.index(">Dataset</h2>") < html.index(">Model</h2>") < html.index(">Metrics</h2>")
+    assert "lite0_fpn_fast" in html and "training loss" in html
+
+
+def test_demo_missing_sample_exit_2(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["demo", "--sample", str(tmp_path), "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "expected annotations/train.json and train/" in res.output
