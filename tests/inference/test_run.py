@@ -112,3 +112,20 @@ def test_predict_bad_inputs_exit_2(tiny_model: Path, tmp_path: Path) -> None:
     runtime = CliRunner().invoke(app, ["predict", str(tiny_model), str(tiny_model),
                                        "--runtime", "tensorrt"])
     assert runtime.exit_code == 2 and "runtime must be one of torch, onnx" in runtime.output
+
+
+def test_onnx_runtime_gives_the_torch_detections(
+    sample: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxruntime")
+    photo = [sample / "val" / PHOTO]
+    got = {}
+    for runtime in run.RUNTIMES:
+        model = run.load_runtime(tiny_model, runtime, threads=2)
+        assert model.runtime == runtime and (model.tile_size, model.tile_overlap) == (512, 128)
+        predictor = run.make_predictor(model, score_threshold=0.05, scale=0.25)
+        got[runtime] = run.predict_photos(predictor, photo, {PHOTO: 5}, model.category_ids)[0]
+    torch_res, onnx_res = got["torch"], got["onnx"]
+    assert torch_res.error is None and onnx_res.error is None
+    assert len(onnx_res.detections) == pytest.approx(len(torch_res.detections), abs=2)
+    assert onnx_res.max_score() == pytest.approx(torch_res.max_score(), abs=1e-3)
