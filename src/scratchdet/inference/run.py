@@ -153,10 +153,12 @@ def _load_onnx(path: Path, threads: int | None) -> LoadedModel:
     except ImportError as err:
         raise ValueError(f"runtime onnx is not available here ({err}); use --runtime torch") \
             from None
-    if path.suffix.lower() != ".onnx":
-        tmp = Path(tempfile.mkdtemp(prefix="scratchdet-onnx-")) / "model.onnx"
-        path, _ = export_checkpoint(path, tmp)
-    det = OnnxDetector(path, threads=threads)
+    if path.suffix.lower() == ".onnx":
+        det = OnnxDetector(path, threads=threads)
+    else:  # the session holds the graph in memory; the exported file can go
+        with tempfile.TemporaryDirectory(prefix="scratchdet-onnx-") as tmp:
+            onnx_path, _ = export_checkpoint(path, Path(tmp) / "model.onnx")
+            det = OnnxDetector(onnx_path, threads=threads)
     m = det.meta
     return LoadedModel(det, "onnx", m.preset, list(m.category_ids), m.tile_size, m.tile_overlap)
 
