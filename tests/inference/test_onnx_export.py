@@ -128,3 +128,20 @@ def test_export_command(tmp_path: Path) -> None:
     assert meta.extra["checkpoint"] == str(ckpt)
     missing = CliRunner().invoke(app, ["export", str(tmp_path / "none.pt")])
     assert missing.exit_code == 2 and "none.pt" in missing.output
+
+
+def test_fcos_preset_exports_with_dynamic_size(tmp_path: Path) -> None:
+    # Random FCOS heads give many sub-pixel-wide boxes (IoU undefined): compare coordinates.
+    torch.manual_seed(0)
+    model = build_model("lite0_fcos", pretrained=False, score_thresh=0.05).eval()
+    path = export_onnx(model, tmp_path / "fcos.onnx", meta_from_model(model, "lite0_fcos"),
+                       trace_size=(192, 256))
+    image = torch.rand(3, 176, 208, generator=torch.Generator().manual_seed(1))
+    got = OnnxDetector(path)([image])[0]
+    with torch.no_grad():
+        expected = model([image])[0]
+    assert len(expected["boxes"]) > 0
+    nearest = torch.cdist(expected["boxes"], got["boxes"], p=float("inf")).min(1).values
+    assert float(nearest.max()) < 1e-2
+    np.testing.assert_allclose(np.sort(got["scores"].numpy()),
+                               np.sort(expected["scores"].numpy()), atol=1e-3)
