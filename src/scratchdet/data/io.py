@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +27,41 @@ def check_writable(path: str | Path, force: bool) -> Path:
     return out
 
 
-def write_bytes_atomic(path: str | Path, data: bytes, force: bool = False) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+@contextmanager
+def atomic_output(path: str | Path, force: bool = True) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it is renamed onto ``path``.
+
+    For writers that need a file name (``torch.save``, ``onnx.save``). On any error the
+    temporary file is removed and ``path`` is left as it was. The result gets the usual
+    file mode (0666 less the umask), not ``mkstemp``'s 0600.
+    """
     out = check_writable(path, force)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, out)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, force: bool = False) -> Path:
+    """Write ``data`` to ``path`` through a temporary file, fsync and a rename."""
+    with atomic_output(path, force) as tmp, tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return Path(path)
 
 
 def write_text_atomic(path: str | Path, text: str, force: bool = False) -> Path:

@@ -19,8 +19,6 @@ TiledPredictor` runs it unchanged.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from scratchdet.data.io import atomic_output
 
 META_KEY = "scratchdet"
 META_FORMAT = "scratchdet-onnx/1"
@@ -141,25 +141,18 @@ def export_onnx(
     model.eval()
     gen = torch.Generator().manual_seed(0)
     example = torch.rand(3, *trace_size, generator=gen)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer warnings on torchvision's size arithmetic
-            torch.onnx.export(
-                _SingleImage(model).eval(), (example,), tmp, opset_version=meta.opset, dynamo=False,
-                input_names=["image"], output_names=list(OUTPUT_NAMES),
-                dynamic_axes={"image": {1: "height", 2: "width"},
-                              **{name: {0: "detections"} for name in OUTPUT_NAMES}},
-            )
-        graph = onnx.load(tmp)
+    with atomic_output(out) as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings on torchvision's size arithmetic
+        torch.onnx.export(
+            _SingleImage(model).eval(), (example,), str(tmp), opset_version=meta.opset,
+            dynamo=False, input_names=["image"], output_names=list(OUTPUT_NAMES),
+            dynamic_axes={"image": {1: "height", 2: "width"},
+                          **{name: {0: "detections"} for name in OUTPUT_NAMES}},
+        )
+        graph = onnx.load(str(tmp))
         entry = graph.metadata_props.add()
         entry.key, entry.value = META_KEY, meta.to_json()
-        onnx.save(graph, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        onnx.save(graph, str(tmp))
     return out
 
 

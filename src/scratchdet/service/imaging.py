@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
+from scratchdet.data.io import write_bytes_atomic
 from scratchdet.service.errors import ServiceError
 
 OVERLAY_COLOUR = (255, 40, 40)
@@ -59,17 +58,7 @@ def decode_photo(
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to a temp file in ``path``'s folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data, force=True)
 
 
 def draw_overlay(
