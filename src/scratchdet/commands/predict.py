@@ -22,6 +22,8 @@ def predict(
     batch_size: int = typer.Option(2, "--batch-size", min=1, help="Tiles per model call."),
     threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0: default)."),
     scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
+    max_single: int = typer.Option(
+        0, "--max-single", min=0, help="Region up to this side runs as one input; 0: tiles."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:
@@ -32,7 +34,7 @@ def predict(
         photos = run.collect_photos(sources)
         ids = run.image_ids(photos, gt)
         model = run.load_runtime(checkpoint, runtime, threads or None)
-        predictor = run.make_predictor(model, batch_size, score_thr, scale)
+        predictor = run.make_predictor(model, batch_size, score_thr, scale, max_single or None)
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
