@@ -42,7 +42,6 @@ def test_merged_train_val_and_final_config(tiny_sample: Path, tmp_path: Path) ->
         train_config(DemoSettings(tiny_sample, tmp_path, CONFIG, "long"))
 
 
-@pytest.mark.slow  # ~30 s on idle 2 cores (2 steps, 2 passes over one val photo)
 def test_demo_runs_every_step(tiny_sample: Path, tmp_path: Path) -> None:
     out = tmp_path / "demo"
     res = CliRunner().invoke(app, [

@@ -26,22 +26,12 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
     model, run_dir, facts = steps.train_step(s, log)
     res.files["model"] = model
     res.headline["training_minutes"] = facts["minutes"]
-    metrics_text = ""
     if s.final:
         res.notes.append(FINAL_NOTE)
         log(f"3/5 {FINAL_NOTE}")
     else:
         log("3/5 predicting the val photos, evaluating, ranking the worst")
-        pred = steps.predict_step(model, val, s.sample, out / "predict")
-        result, metrics_text = steps.evaluate_step(val, out / "predict" / "results.bbox.json",
-                                                   s.sample, out)
-        res.files.update(predict=out / "predict", eval=out / "eval", analysis=out / "analysis")
-        for g in (g for g in HEADLINE_GROUPS if g in result.groups):
-            res.headline[f"val_AP50_{g}"] = result.value("AP", "0.50", group=g)
-        res.headline["val_AP_all"] = result.value("AP")
-        res.headline["val_photos"] = len(val)
-        res.headline["predict_s_per_photo"] = pred["s_per_photo"]
-        log(metrics_text)
+        log(_evaluate(s, val, model, res))
     bench = None
     if s.benchmark:
         log("4/5 benchmark")
@@ -54,6 +44,10 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
         log("4/5 benchmark skipped (--no-benchmark)")
     tile = cfg.tile_size if cfg is not None else 1024
     synth = steps.synthesis_step(train, tile, out / "synthesis.png", log)
+    synthesis = (cfg.tile_options.get("synthesis") or {}).get("enabled") if cfg else None
+    if synth is not None and synthesis is False:
+        res.notes.append("the synthesis preview shows copy-paste at its default settings; "
+                         "this training config switches synthesis off")
     log("5/5 report")
     res.headline["demo_minutes"] = (time.perf_counter() - start) / 60
     res.files["report"] = _report(s, res, model, run_dir, facts, synth, bench is not None)
@@ -62,6 +56,20 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
                                "files": {k: str(v) for k, v in res.files.items()}},
         force=True, indent=2)
     return res
+
+
+def _evaluate(s: DemoSettings, val: Any, model: Path, res: DemoResult) -> str:
+    """Predict + evaluate + analyse the val photos; headline numbers into ``res``."""
+    out = s.out
+    pred = steps.predict_step(model, val, s.sample, out / "predict")
+    result, text = steps.evaluate_step(val, out / "predict" / "results.bbox.json", s.sample, out)
+    res.files.update(predict=out / "predict", eval=out / "eval", analysis=out / "analysis")
+    for g in (g for g in HEADLINE_GROUPS if g in result.groups):
+        res.headline[f"val_AP50_{g}"] = result.value("AP", "0.50", group=g)
+    res.headline["val_AP_all"] = result.value("AP")
+    res.headline["val_photos"] = len(val)
+    res.headline["predict_s_per_photo"] = pred["s_per_photo"]
+    return text
 
 
 def _report(s: DemoSettings, res: DemoResult, model: Path, run_dir: Path | None,
