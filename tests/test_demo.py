@@ -77,3 +77,12 @@ def test_demo_runs_every_step(tiny_sample: Path, tmp_path: Path) -> None:
 def test_demo_missing_sample_exit_2(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["demo", "--sample", str(tmp_path), "--out", str(tmp_path)])
     assert res.exit_code == 2 and "expected annotations/train.json and train/" in res.output
+
+
+def test_headline_values_are_rounded_for_the_report() -> None:
+    from scratchdet.demo.sections import _headline_value
+
+    assert _headline_value(0.3323676432920169) == "0.332"
+    assert _headline_value(None) == "n/a"
+    assert _headline_value(16) == "16"
+    assert _headline_value("0.20 s/photo") == "0.20 s/photo"

@@ -73,8 +73,17 @@ def benchmark_blocks(bench_dir: Path) -> list[Block]:
 
 def headline_block(headline: Mapping[str, Any]) -> Block:
     """The headline numbers as a small table."""
-    rows = [[k, json.dumps(v) if not isinstance(v, str) else v] for k, v in headline.items()]
+    rows = [[k, _headline_value(v)] for k, v in headline.items()]
     return Table(["", ""], rows, caption="Headline")
+
+
+def _headline_value(value: Any) -> str:
+    """Floats to 3 decimals, missing values as 'n/a', strings as they are."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def note_block(text: str) -> Block:
