@@ -7,8 +7,6 @@ Two files hold a model: Lightning checkpoints (``*.ckpt``, plain ``torch.save`` 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from scratchdet.data.io import atomic_output
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.detector import build_detector
 
@@ -92,14 +91,8 @@ def save_model(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict
         "class_names": meta["class_names"],
         "category_ids": meta["category_ids"],
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_output(out) as tmp:
         torch.save(blob, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 
