@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from scratchdet.evaluation.analysis import BoxView, PhotoAnalysis
+from scratchdet.imaging import open_shrunk
 
 GT_COLOUR = (0, 200, 0)
 MATCHED_COLOUR = (30, 144, 255)
@@ -64,12 +65,8 @@ def _legend(draw: ImageDraw.ImageDraw, photo: PhotoAnalysis, width: int, font_si
 
 def overlay(path: Path, photo: PhotoAnalysis, max_side: int = 1600) -> Image.Image:
     """The whole photo, downscaled to ``max_side``, with every box drawn."""
-    with Image.open(path) as src:
-        full_w, full_h = src.size
-        scale = min(1.0, max_side / max(full_w, full_h))
-        target = (round(full_w * scale), round(full_h * scale))
-        src.draft("RGB", target)  # fast JPEG decoding at a reduced size
-        img = src.convert("RGB").resize(target)
+    img, (full_w, _) = open_shrunk(path, max_side)
+    scale = img.width / full_w
     draw = ImageDraw.Draw(img)
     _draw_boxes(draw, photo, scale, (0, 0), width=2, font_size=16)
     _legend(draw, photo, img.width, 16)

@@ -33,6 +33,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from scratchdet.data.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from scratchdet.imaging import open_shrunk
 from scratchdet.inference.predictor import Detector, TiledPredictor
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -240,14 +241,7 @@ def write_outputs(results: Sequence[PhotoResult], ids: Mapping[str, int], out_di
 
 def draw_overlay(result: PhotoResult, threshold: float, max_side: int = 1600) -> Image.Image:
     """The whole photo, downscaled to ``max_side``, with the boxes scoring >= ``threshold``."""
-    with Image.open(result.path) as im:
-        full = im.size
-        im.draft("RGB", (max(1, full[0] * max_side // max(full)),
-                         max(1, full[1] * max_side // max(full))))
-        img = im.convert("RGB")
-    factor = max_side / max(full)
-    if factor < 1:
-        img = img.resize((max(1, round(full[0] * factor)), max(1, round(full[1] * factor))))
+    img, full = open_shrunk(result.path, max_side)
     s = img.width / full[0]
     draw = ImageDraw.Draw(img)
     width = max(2, math.ceil(img.width / 500))

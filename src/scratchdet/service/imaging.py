@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from scratchdet.data.io import write_bytes_atomic
+from scratchdet.imaging import open_shrunk
 from scratchdet.service.errors import ServiceError
 
 OVERLAY_COLOUR = (255, 40, 40)
@@ -89,15 +90,7 @@ def render_overlay(
     decoded at a reduced scale when that suffices (``Image.draft``), so a small overlay of a
     4608x3072 photo does not decode every pixel.
     """
-    with Image.open(path) as stored:
-        if max_side is not None and max(stored.size) > max_side:
-            ratio = max_side / max(stored.size)
-            stored.draft("RGB", (round(stored.width * ratio), round(stored.height * ratio)))
-        upright = ImageOps.exif_transpose(stored).convert("RGB")
-    if max_side is not None and max(upright.size) > max_side:
-        ratio = max_side / max(upright.size)
-        size = (max(1, round(upright.width * ratio)), max(1, round(upright.height * ratio)))
-        upright = upright.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    upright, _ = open_shrunk(path, max_side, upright=True)
     return encode_image(draw_overlay(upright, boxes, scores, upright.width / original_width), fmt)
 
 
