@@ -10,6 +10,7 @@ import typer
 
 from scratchdet import __version__
 from scratchdet.commands import benchmark as benchmark_commands
+from scratchdet.commands import crossval as crossval_commands
 from scratchdet.commands import data as data_commands
 from scratchdet.commands import demo as demo_commands
 from scratchdet.commands import evaluate as evaluate_commands
@@ -42,6 +43,7 @@ def main(
 
 # One line per command module; each adds its commands or sub-apps.
 benchmark_commands.register(app)
+crossval_commands.register(app)
 data_commands.register(app)
 demo_commands.register(app)
 evaluate_commands.register(app)

@@ -1,0 +1,44 @@
+"""``scratchdet crossval CONFIG``: k-fold cross-validation over the sample's train + val."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def crossval(
+    config: Path = typer.Argument(Path("configs/cpu_fast.yaml"),
+                                  help="Training config (flat YAML) used for every fold."),
+    sample: Path | None = typer.Option(
+        None, "--sample", help="The scratch sample folder (default: $SCRATCHDET_SAMPLE)."),
+    out: Path = typer.Option(Path("outputs/crossval"), "--out", help="Output folder."),
+    folds: int = typer.Option(3, "--folds", help="Number of folds (>= 2)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the fold assignment."),
+    fold: list[int] = typer.Option(
+        [], "--fold", help="Run only this fold (repeatable); the table then covers those."),
+    set_: list[str] = typer.Option([], "--set", help="Training config override key=value."),
+) -> None:
+    """Train one model per fold, predict its held-out photos, evaluate them all together."""
+    from scratchdet.config import ConfigError
+    from scratchdet.settings import sample_dir
+    from scratchdet.training.crossval import CrossValSettings, run_crossval
+
+    if any(not 0 <= f < folds for f in fold):
+        typer.echo(f"error: --fold must be in 0..{folds - 1}", err=True)
+        raise typer.Exit(2)
+    settings = CrossValSettings(config, sample or sample_dir(), out, folds, seed,
+                                overrides=tuple(set_), only_folds=tuple(fold) or None)
+    try:
+        res = run_crossval(settings, typer.echo)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(res.text)
+    for key, value in res.headline.items():
+        typer.echo(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+    typer.echo(f"outputs: {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("crossval")(crossval)

@@ -1,0 +1,215 @@
+"""K-fold cross-validation: every photo is predicted by a model that never saw it.
+
+The sample has 8 train and 16 val photos and its train photos hold no red scratch, so one
+train/val split says little. ``run_crossval`` pools the photos of several COCO files (by
+default the sample's train + val), deals them into ``k`` folds stratified by (colour,
+clean/scratched), trains one model per fold on the other folds with the same config, predicts
+the held-out fold with the tiled predictor, and evaluates all out-of-fold detections together
+with the project's evaluator (table per colour + part level). No held-out photo is used to
+pick a checkpoint: per-epoch validation is switched off and each fold keeps its last weights.
+
+Output folder::
+
+    train_val.json               the pooled photos (file names relative to the sample root)
+    folds.json                   file name -> fold
+    fold<i>/train.json, heldout.json, runs/..., predict/
+    oof.bbox.json                out-of-fold detections of every photo (COCO results)
+    eval/                        evaluator outputs (metrics.json, table, part level)
+    crossval.json                per-fold facts (photos, boxes, minutes, AP50) + headline
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scratchdet.data.io import write_json_atomic
+from scratchdet.data.records import DEFAULT_COLOURS, colour_from_name
+
+Log = Callable[[str], None]
+
+
+def assign_folds(coco: Mapping[str, Any], k: int, seed: int = 0,
+                 colours: Sequence[str] = DEFAULT_COLOURS) -> dict[int, int]:
+    """Image id -> fold in ``0..k-1``, stratified by (colour, clean/scratched).
+
+    Strata are visited in sorted order; inside one the photos are sorted by file name,
+    shuffled by ``random.Random(seed)`` and dealt round-robin, the deal continuing from
+    stratum to stratum so that fold sizes differ by at most one photo.
+    """
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    images = list(coco.get("images", []))
+    if len(images) < k:
+        raise ValueError(f"{len(images)} photos cannot fill {k} folds")
+    scratched = {a["image_id"] for a in coco.get("annotations", [])}
+    strata: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for img in images:
+        state = "scratched" if img["id"] in scratched else "clean"
+        strata.setdefault((colour_from_name(img["file_name"], colours), state), []).append(img)
+    rng = random.Random(seed)
+    folds: dict[int, int] = {}
+    dealt = 0
+    for key in sorted(strata):
+        members = sorted(strata[key], key=lambda im: im["file_name"])
+        rng.shuffle(members)
+        for img in members:
+            folds[int(img["id"])] = dealt % k
+            dealt += 1
+    return folds
+
+
+def fold_split(coco: Mapping[str, Any], folds: Mapping[int, int],
+               fold: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(training COCO, held-out COCO) of ``fold``; ids as in ``coco``."""
+    parts: list[dict[str, Any]] = []
+    for held in (False, True):
+        ids = {i for i, f in folds.items() if (f == fold) == held}
+        parts.append({
+            "categories": list(coco.get("categories", [])),
+            "images": [im for im in coco["images"] if im["id"] in ids],
+            "annotations": [a for a in coco.get("annotations", []) if a["image_id"] in ids],
+        })
+    return parts[0], parts[1]
+
+
+def merge_present(root: Path, splits: Sequence[str]) -> dict[str, Any]:
+    """One COCO dict of the photos of ``root/annotations/<split>.json`` present in
+    ``root/<split>/``; file names become ``<split>/<name>``, ids are renumbered."""
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
+    cats = None
+    for split in splits:
+        ann_path = root / "annotations" / f"{split}.json"
+        if not ann_path.is_file():
+            raise FileNotFoundError(f"{ann_path}: not found (expected the sample layout)")
+        coco = json.loads(ann_path.read_text(encoding="utf-8"))
+        cats = cats or coco["categories"]
+        present = {im["id"]: im for im in coco["images"]
+                   if (root / split / im["file_name"]).is_file()}
+        new_id = {old: len(images) + k + 1 for k, old in enumerate(present)}
+        images += [{**im, "id": new_id[i], "file_name": f"{split}/{im['file_name']}"}
+                   for i, im in present.items()]
+        anns += [{**a, "image_id": new_id[a["image_id"]]} for a in coco["annotations"]
+                 if a["image_id"] in new_id]
+    for k, a in enumerate(anns, start=1):
+        a["id"] = k
+    if not images:
+        raise FileNotFoundError(f"{root}: none of the photos of {', '.join(splits)} is there")
+    return {"images": images, "annotations": anns, "categories": cats}
+
+
+@dataclass(frozen=True)
+class CrossValSettings:
+    """What ``scratchdet crossval`` runs."""
+
+    config: Path
+    sample: Path
+    out: Path
+    folds: int = 3
+    seed: int = 0
+    splits: Sequence[str] = ("train", "val")
+    overrides: Sequence[str] = ()
+    only_folds: Sequence[int] | None = None  # None: all (the pooled table needs all)
+
+
+@dataclass
+class CrossValResult:
+    """Per-fold facts, the pooled evaluation and its headline numbers."""
+
+    out: Path
+    folds: list[dict[str, Any]] = field(default_factory=list)
+    headline: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+
+def fold_config(s: CrossValSettings, fold_dir: Path) -> Any:
+    """The training config of one fold: the file, the fold's data, no per-epoch validation."""
+    from scratchdet.config import load_config
+    from scratchdet.training.config import TrainConfig
+
+    fixed = [f"train_annotations={fold_dir / 'train.json'}", f"train_images={s.sample}",
+             f"val_annotations={fold_dir / 'heldout.json'}", f"val_images={s.sample}",
+             "val_every_n_epochs=100000", f"output_dir={fold_dir / 'runs'}", "run_name=model"]
+    return load_config(TrainConfig, s.config, [*s.overrides, *fixed])
+
+
+def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, int],
+             fold: int, log: Log) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train on the other folds, predict this one; (facts, COCO detections)."""
+    from scratchdet.inference import run
+    from scratchdet.training.fit import fit
+
+    fold_dir = s.out / f"fold{fold}"
+    train, held = fold_split(coco, folds, fold)
+    write_json_atomic(fold_dir / "train.json", train, force=True)
+    write_json_atomic(fold_dir / "heldout.json", held, force=True)
+    cfg = fold_config(s, fold_dir)
+    log(f"fold {fold}: training on {len(train['images'])} photos "
+        f"({len(train['annotations'])} boxes), holding out {len(held['images'])}")
+    start = time.perf_counter()
+    result = fit(cfg)
+    minutes = (time.perf_counter() - start) / 60
+    assert result.model_path is not None  # one process: rank 0
+    photos = [s.sample / im["file_name"] for im in held["images"]]
+    ids = {Path(im["file_name"]).name: int(im["id"]) for im in held["images"]}
+    loaded = run.load_runtime(result.model_path, "torch")
+    predictor = run.make_predictor(loaded, batch_size=2, score_threshold=0.0)
+    results = run.predict_photos(predictor, photos, ids, loaded.category_ids)
+    run.write_outputs(results, ids, fold_dir / "predict", threshold=0.5, force=True)
+    failed = [r.error for r in results if r.error]
+    if failed:
+        raise ValueError(f"fold {fold}: {len(failed)} photo(s) failed, e.g. {failed[0]}")
+    dets = [d for r in results for d in r.detections]
+    facts = {"fold": fold, "train_photos": len(train["images"]),
+             "train_boxes": len(train["annotations"]), "heldout_photos": len(held["images"]),
+             "heldout_boxes": len(held["annotations"]), "train_minutes": round(minutes, 2),
+             "steps": result.global_step, "model": str(result.model_path)}
+    log(f"fold {fold}: trained in {minutes:.1f} min, {len(dets)} detections on held-out photos")
+    return facts, dets
+
+
+def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
+    """Run every fold, then evaluate the pooled out-of-fold detections (see module doc)."""
+    from scratchdet.evaluation import evaluate
+    from scratchdet.evaluation.config import DEFAULT_THRESHOLDS
+    from scratchdet.evaluation.outputs import write_evaluation
+    from scratchdet.evaluation.result import part_level_text
+
+    fold_config(s, s.out / "fold0")  # fail early on a bad config or override
+    coco = merge_present(s.sample, s.splits)
+    folds = assign_folds(coco, s.folds, s.seed)
+    write_json_atomic(s.out / "train_val.json", coco, force=True)
+    names = {im["id"]: im["file_name"] for im in coco["images"]}
+    write_json_atomic(s.out / "folds.json", {names[i]: f for i, f in sorted(folds.items())},
+                      force=True, indent=1)
+    res = CrossValResult(s.out)
+    dets: list[dict[str, Any]] = []
+    chosen = range(s.folds) if s.only_folds is None else s.only_folds
+    for fold in chosen:
+        facts, fold_dets = run_fold(s, coco, folds, fold, log)
+        res.folds.append(facts)
+        dets += fold_dets
+    held_ids = {i for i, f in folds.items() if f in set(chosen)}
+    gt = {**coco, "images": [im for im in coco["images"] if im["id"] in held_ids],
+          "annotations": [a for a in coco["annotations"] if a["image_id"] in held_ids]}
+    write_json_atomic(s.out / "oof.bbox.json", dets, force=True)
+    result = evaluate(gt, dets, group_by="colour", part_level=True)
+    write_evaluation(result, s.out / "eval", force=True)
+    assert result.part_level is not None
+    res.text = result.table_text() + "\n" + part_level_text(result.part_level, DEFAULT_THRESHOLDS)
+    for g in ("all", "white", "red"):
+        if g in result.groups:
+            res.headline[f"oof_AP50_{g}"] = result.value("AP", "0.50", group=g)
+    res.headline["oof_AP_all"] = result.value("AP")
+    res.headline["photos"] = len(gt["images"])
+    res.headline["boxes"] = len(gt["annotations"])
+    res.headline["train_minutes_total"] = round(sum(f["train_minutes"] for f in res.folds), 2)
+    write_json_atomic(s.out / "crossval.json", {"headline": res.headline, "folds": res.folds},
+                      force=True, indent=2)
+    return res
