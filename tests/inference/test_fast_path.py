@@ -13,6 +13,7 @@ from torchvision.ops import box_iou
 from scratchdet.inference.localize import LocalizeConfig
 from scratchdet.inference.onnx import OnnxDetector, export_onnx, meta_from_model
 from scratchdet.inference.predictor import TiledPredictor
+from scratchdet.inference.tiling import region_pieces
 from scratchdet.models.factory import build_model
 
 
@@ -66,9 +67,13 @@ def test_region_as_one_input_and_half_scale(jpeg: Path) -> None:
     for pred in (tiled, single, half):
         np.testing.assert_allclose(pred.detections["boxes"].numpy(), [[700, 596, 900, 608]],
                                    atol=4)
-    too_small = TiledPredictor(DarkBox(), tile_size=256, min_overlap=64, localize=loc,
-                               max_single=128).predict(jpeg)
-    assert too_small.tiles == tiled.tiles  # the region does not fit: tiles as before
+    # a region larger than max_single: the fewest large pieces, the scratch cut by them fused
+    pieces = TiledPredictor(DarkBox(), tile_size=256, min_overlap=64, localize=loc,
+                            max_single=512).predict(jpeg)
+    assert pieces.tiles == region_pieces(single.region.box, 512, 64)
+    assert len(pieces.tiles) == 4 and len(tiled.tiles) > 4
+    np.testing.assert_allclose(pieces.detections["boxes"].numpy(), [[700, 596, 900, 608]],
+                               atol=4)
     with pytest.raises(ValueError, match="scale"):
         TiledPredictor(DarkBox(), scale=0)
 

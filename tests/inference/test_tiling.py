@@ -13,6 +13,7 @@ from scratchdet.inference.tiling import (
     inner_edges,
     merge_tile_detections,
     nms,
+    region_pieces,
     tile_grid,
 )
 
@@ -185,3 +186,30 @@ def test_merge_empty_and_bad_lengths() -> None:
     assert len(out) == 0 and out.boxes.shape == (0, 4)
     with pytest.raises(ValueError, match="lengths differ"):
         merge_tile_detections(np.zeros((2, 4)), np.zeros(1), np.zeros(2), np.zeros(2), TWO)
+
+
+@pytest.mark.parametrize(
+    ("region", "max_side", "overlap", "expected"),
+    [
+        ((256, 960, 4576, 2304), 2560, 256, [(256, 960, 2544, 2304), (2288, 960, 4576, 2304)]),
+        ((10, 20, 110, 70), 2560, 256, [(10, 20, 110, 70)]),
+        ((0, 0, 3000, 3000), 2560, 256,
+         [(0, 0, 1628, 1628), (1372, 0, 3000, 1628), (0, 1372, 1628, 3000),
+          (1372, 1372, 3000, 3000)]),
+        ((0, 0, 7000, 100), 2560, 200, [(0, 0, 2467, 100), (2266, 0, 4733, 100),
+                                        (4533, 0, 7000, 100)]),
+    ],
+)
+def test_region_pieces_exact(region: tuple, max_side: int, overlap: int, expected: list) -> None:
+    pieces = region_pieces(region, max_side, overlap)
+    assert pieces == expected
+    for x0, y0, x1, y1 in pieces:
+        assert x1 - x0 <= max_side and y1 - y0 <= max_side
+        assert region[0] <= x0 and region[1] <= y0 and x1 <= region[2] and y1 <= region[3]
+
+
+def test_region_pieces_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        region_pieces((5, 5, 5, 10), 100)
+    with pytest.raises(ValueError, match="overlap"):
+        region_pieces((0, 0, 10, 10), 100, 100)

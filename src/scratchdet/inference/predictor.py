@@ -10,7 +10,8 @@ Steps of :meth:`TiledPredictor.predict` (each timed, in seconds, in ``timings``)
 - ``localise``: reduction of the decoded photo to 1/8 of the original +
   :func:`inference.localize.locate_part`;
 - ``model``: tiles of the region (:func:`inference.tiling.tile_grid`) cut, converted and run
-  in batches of ``batch_size``; with ``max_single`` a region that fits is one input instead;
+  in batches of ``batch_size``; with ``max_single`` the region is one input (or a few large
+  pieces) instead;
 - ``merge``: tile boxes mapped to photo pixels and merged (:func:`merge_tile_detections`),
   then scaled back to original pixels.
 
@@ -30,7 +31,13 @@ import torch
 from PIL import Image
 
 from scratchdet.inference.localize import LocalizeConfig, Region, locate_part
-from scratchdet.inference.tiling import Tile, boxes_from_tile, merge_tile_detections, tile_grid
+from scratchdet.inference.tiling import (
+    Tile,
+    boxes_from_tile,
+    merge_tile_detections,
+    region_pieces,
+    tile_grid,
+)
 
 Detector = Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]]
 
@@ -60,9 +67,11 @@ class TiledPredictor:
         device: where tiles are sent.
         scale: decode the photo at this scale (0 < scale <= 1; 0.5 uses the fast JPEG draft
             decode); detections are returned in original pixels.
-        max_single: when the part region, at the decoded scale, is at most this many pixels on
-            both sides it is run as one input of its own size (no overlapping tiles; the model
-            must accept any size). ``None``: always tiles.
+        max_single: run the part region, at the decoded scale, as inputs of their own size
+            instead of square tiles: one input when it is at most this many pixels on both
+            sides, else the fewest near-equal pieces of at most this side overlapping by
+            ``min_overlap`` (:func:`inference.tiling.region_pieces`); the model must accept any
+            size. ``None``: always ``tile_size`` tiles.
     """
 
     def __init__(
@@ -130,8 +139,8 @@ class TiledPredictor:
             max(int(x0 * sx), 0), max(int(y0 * sy), 0),
             min(math.ceil(x1 * sx), image.width), min(math.ceil(y1 * sy), image.height),
         )
-        if self.max_single and max(box[2] - box[0], box[3] - box[1]) <= self.max_single:
-            return [box]
+        if self.max_single:
+            return region_pieces(box, self.max_single, self.min_overlap)
         return tile_grid(image.width, image.height, self.tile_size, self.min_overlap, box)
 
     @torch.inference_mode()

@@ -98,6 +98,35 @@ def tile_grid(
     return [(x, y, x + tw, y + th) for y in ys for x in xs]
 
 
+
+def _piece_starts(start: int, stop: int, max_side: int, min_overlap: int) -> tuple[list[int], int]:
+    length = stop - start
+    if length <= max_side:
+        return [start], length
+    n = math.ceil((length - min_overlap) / (max_side - min_overlap))
+    piece = math.ceil((length + (n - 1) * min_overlap) / n)
+    return [start + round(i * (length - piece) / (n - 1)) for i in range(n)], piece
+
+
+def region_pieces(region: Tile, max_side: int, min_overlap: int = 256) -> list[Tile]:
+    """Split ``region`` into the fewest near-equal rectangles of at most ``max_side`` a side.
+
+    Along an axis of length ``L > max_side`` there are ``n = ceil((L - O) / (M - O))`` pieces
+    of length ``ceil((L + (n - 1) O) / n)``, spread evenly from one end of the region to the
+    other, so neighbours overlap by at least ``O``; a shorter axis is one piece. Pieces never
+    leave the region. Row-major. Used for regions too big to run as one input: far fewer
+    pixels than square tiles (e.g. 4320x1344 -> two 2288x1344 pieces instead of 12 tiles).
+    """
+    x0, y0, x1, y1 = (int(v) for v in region)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"region {region} is empty")
+    if max_side <= 0 or not 0 <= min_overlap < max_side:
+        raise ValueError(f"need max_side > 0 and 0 <= overlap < max_side, got {max_side}, "
+                         f"{min_overlap}")
+    xs, w = _piece_starts(x0, x1, max_side, min_overlap)
+    ys, h = _piece_starts(y0, y1, max_side, min_overlap)
+    return [(x, y, x + w, y + h) for y in ys for x in xs]
+
 @dataclass(frozen=True)
 class TileBoxes:
     """Boxes of one tile, in tile pixels, with the indices of the source boxes they came from."""
