@@ -16,7 +16,6 @@ photo, so prediction, evaluation and analysis are skipped and the report says so
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -91,21 +90,9 @@ def write_stats_step(sample: Path, out: Path) -> Path:
 
 def merged_train_val(sample: Path, out: Path) -> Path:
     """A COCO file of the train + val photos present (file names ``train/...``, ``val/...``)."""
-    images, anns, cats = [], [], None
-    for split in ("train", "val"):
-        coco = json.loads((sample / "annotations" / f"{split}.json").read_text(encoding="utf-8"))
-        cats = cats or coco["categories"]
-        present = {im["id"]: im for im in coco["images"] if (sample / split / im["file_name"])
-                   .is_file()}
-        new_id = {old: len(images) + k + 1 for k, old in enumerate(present)}
-        images += [{**im, "id": new_id[i], "file_name": f"{split}/{im['file_name']}"}
-                   for i, im in present.items()]
-        anns += [{**a, "image_id": new_id[a["image_id"]]} for a in coco["annotations"]
-                 if a["image_id"] in new_id]
-    for k, a in enumerate(anns, start=1):
-        a["id"] = k
-    return write_json_atomic(out, {"images": images, "annotations": anns, "categories": cats},
-                             force=True)
+    from scratchdet.training.crossval import merge_present
+
+    return write_json_atomic(out, merge_present(sample, ("train", "val")), force=True)
 
 
 def train_config(s: DemoSettings) -> Any:

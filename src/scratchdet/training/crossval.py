@@ -116,6 +116,8 @@ class CrossValSettings:
     splits: Sequence[str] = ("train", "val")
     overrides: Sequence[str] = ()
     only_folds: Sequence[int] | None = None  # None: all (the pooled table needs all)
+    max_single: int | None = None  # prediction: TiledPredictor's max_single (None: tiles)
+    reuse: Path | None = None  # an earlier crossval folder: its fold models, no training
 
 
 @dataclass
@@ -143,23 +145,17 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
              fold: int, log: Log) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Train on the other folds, predict this one; (facts, COCO detections)."""
     from scratchdet.inference import run
-    from scratchdet.training.fit import fit
 
     fold_dir = s.out / f"fold{fold}"
     train, held = fold_split(coco, folds, fold)
     write_json_atomic(fold_dir / "train.json", train, force=True)
     write_json_atomic(fold_dir / "heldout.json", held, force=True)
-    cfg = fold_config(s, fold_dir)
-    log(f"fold {fold}: training on {len(train['images'])} photos "
-        f"({len(train['annotations'])} boxes), holding out {len(held['images'])}")
-    start = time.perf_counter()
-    result = fit(cfg)
-    minutes = (time.perf_counter() - start) / 60
-    assert result.model_path is not None  # one process: rank 0
+    model_path, minutes, steps = _fold_model(s, fold, fold_dir, train, held, log)
     photos = [s.sample / im["file_name"] for im in held["images"]]
     ids = {Path(im["file_name"]).name: int(im["id"]) for im in held["images"]}
-    loaded = run.load_runtime(result.model_path, "torch")
-    predictor = run.make_predictor(loaded, batch_size=2, score_threshold=0.0)
+    loaded = run.load_runtime(model_path, "torch")
+    predictor = run.make_predictor(loaded, batch_size=2, score_threshold=0.0,
+                                   max_single=s.max_single)
     results = run.predict_photos(predictor, photos, ids, loaded.category_ids)
     run.write_outputs(results, ids, fold_dir / "predict", threshold=0.5, force=True)
     failed = [r.error for r in results if r.error]
@@ -168,10 +164,34 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
     dets = [d for r in results for d in r.detections]
     facts = {"fold": fold, "train_photos": len(train["images"]),
              "train_boxes": len(train["annotations"]), "heldout_photos": len(held["images"]),
-             "heldout_boxes": len(held["annotations"]), "train_minutes": round(minutes, 2),
-             "steps": result.global_step, "model": str(result.model_path)}
-    log(f"fold {fold}: trained in {minutes:.1f} min, {len(dets)} detections on held-out photos")
+             "heldout_boxes": len(held["annotations"]), "train_minutes": minutes,
+             "steps": steps, "model": str(model_path), "max_single": s.max_single}
+    log(f"fold {fold}: {len(dets)} detections on held-out photos")
     return facts, dets
+
+
+def _fold_model(s: CrossValSettings, fold: int, fold_dir: Path, train: Mapping[str, Any],
+                held: Mapping[str, Any], log: Log) -> tuple[Path, float | None, int | None]:
+    """Train the fold's model (or take it from ``s.reuse``); (model file, minutes, steps)."""
+    if s.reuse is not None:
+        earlier = json.loads((s.reuse / "crossval.json").read_text(encoding="utf-8"))
+        facts = {f["fold"]: f for f in earlier["folds"]}
+        if fold not in facts or not Path(facts[fold]["model"]).is_file():
+            raise FileNotFoundError(f"{s.reuse}: no model of fold {fold} to reuse")
+        log(f"fold {fold}: reusing {facts[fold]['model']}")
+        f = facts[fold]
+        return Path(f["model"]), f["train_minutes"], f["steps"]
+    from scratchdet.training.fit import fit
+
+    cfg = fold_config(s, fold_dir)
+    log(f"fold {fold}: training on {len(train['images'])} photos "
+        f"({len(train['annotations'])} boxes), holding out {len(held['images'])}")
+    start = time.perf_counter()
+    result = fit(cfg)
+    minutes = (time.perf_counter() - start) / 60
+    assert result.model_path is not None  # one process: rank 0
+    log(f"fold {fold}: trained in {minutes:.1f} min")
+    return result.model_path, round(minutes, 2), result.global_step
 
 
 def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
@@ -184,10 +204,15 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     fold_config(s, s.out / "fold0")  # fail early on a bad config or override
     coco = merge_present(s.sample, s.splits)
     folds = assign_folds(coco, s.folds, s.seed)
-    write_json_atomic(s.out / "train_val.json", coco, force=True)
     names = {im["id"]: im["file_name"] for im in coco["images"]}
-    write_json_atomic(s.out / "folds.json", {names[i]: f for i, f in sorted(folds.items())},
-                      force=True, indent=1)
+    by_name = {names[i]: f for i, f in sorted(folds.items())}
+    if s.reuse is not None:
+        earlier = json.loads((s.reuse / "folds.json").read_text(encoding="utf-8"))
+        if earlier != by_name:
+            raise ValueError(f"{s.reuse}/folds.json: its folds differ from these (same photos, "
+                             "--folds and --seed expected to reuse its models)")
+    write_json_atomic(s.out / "train_val.json", coco, force=True)
+    write_json_atomic(s.out / "folds.json", by_name, force=True, indent=1)
     res = CrossValResult(s.out)
     dets: list[dict[str, Any]] = []
     chosen = range(s.folds) if s.only_folds is None else s.only_folds
@@ -209,7 +234,8 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     res.headline["oof_AP_all"] = result.value("AP")
     res.headline["photos"] = len(gt["images"])
     res.headline["boxes"] = len(gt["annotations"])
-    res.headline["train_minutes_total"] = round(sum(f["train_minutes"] for f in res.folds), 2)
+    res.headline["train_minutes_total"] = round(sum(f["train_minutes"] or 0 for f in res.folds),
+                                                2)
     write_json_atomic(s.out / "crossval.json", {"headline": res.headline, "folds": res.folds},
                       force=True, indent=2)
     return res

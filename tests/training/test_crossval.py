@@ -1,0 +1,119 @@
+"""K-fold cross-validation: fold assignment (exact), splits, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scratchdet.cli import app
+from scratchdet.training.crossval import assign_folds, fold_split, merge_present
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "cpu_fast.yaml"
+TRAIN, VALS = "white_DSC_0515.JPG", ("red_DSC_1135.JPG", "white_DSC_0440.JPG")
+
+
+def _coco() -> dict:
+    """9 photos: 4 white scratched, 2 white clean, 2 red scratched, 1 red clean."""
+    names = ["white_a", "white_b", "white_c", "white_d", "white_e", "white_f",
+             "red_a", "red_b", "red_c"]
+    images = [{"id": i, "file_name": f"{n}.jpg"} for i, n in enumerate(names, start=1)]
+    scratched = [1, 2, 3, 4, 7, 8]
+    anns = [{"id": k, "image_id": i, "bbox": [0, 0, 5, 5], "category_id": 1}
+            for k, i in enumerate([*scratched, 1], start=1)]
+    return {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "s"}]}
+
+
+def test_assign_folds_exact_and_stratified() -> None:
+    coco = _coco()
+    folds = assign_folds(coco, 3, seed=0)
+    # strata in order: (red, clean) c; (red, scratched) a b; (white, clean) e f;
+    # (white, scratched) a b c d, each shuffled by Random(0), dealt round-robin
+    assert folds == {9: 0, 7: 1, 8: 2, 5: 0, 6: 1, 4: 2, 3: 0, 2: 1, 1: 2}
+    assert folds == assign_folds(coco, 3, seed=0)  # deterministic
+    assert folds != assign_folds(coco, 3, seed=1)
+    assert sorted(Counter(folds.values()).values()) == [3, 3, 3]
+    for ids in ([1, 2, 3, 4], [7, 8], [5, 6]):  # each stratum spread over the folds
+        assert len({folds[i] for i in ids}) == min(len(ids), 3)
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        assign_folds(coco, 1)
+    with pytest.raises(ValueError, match="cannot fill 10 folds"):
+        assign_folds(coco, 10)
+
+
+def test_fold_split_partitions_photos_and_boxes() -> None:
+    coco = _coco()
+    folds = assign_folds(coco, 3)
+    seen: list[int] = []
+    for f in range(3):
+        train, held = fold_split(coco, folds, f)
+        held_ids = {im["id"] for im in held["images"]}
+        train_ids = {im["id"] for im in train["images"]}
+        assert held_ids == {i for i, k in folds.items() if k == f}
+        assert train_ids == set(folds) - held_ids
+        assert {a["image_id"] for a in held["annotations"]} <= held_ids
+        assert len(train["annotations"]) + len(held["annotations"]) == 7
+        seen += held_ids
+    assert sorted(seen) == list(range(1, 10))
+
+
+@pytest.fixture()
+def tiny_sample(sample: Path, tmp_path: Path) -> Path:
+    """The sample's annotations with one train and two val photos (symlinks)."""
+    root = tmp_path / "sample"
+    (root / "train").mkdir(parents=True)
+    (root / "val").mkdir()
+    (root / "annotations").symlink_to(sample / "annotations")
+    (root / "train" / TRAIN).symlink_to(sample / "train" / TRAIN)
+    for name in VALS:
+        (root / "val" / name).symlink_to(sample / "val" / name)
+    return root
+
+
+def test_merge_present_keeps_only_photos_on_disk(tiny_sample: Path) -> None:
+    coco = merge_present(tiny_sample, ("train", "val"))
+    assert {im["file_name"] for im in coco["images"]} == {f"train/{TRAIN}",
+                                                          *(f"val/{n}" for n in VALS)}
+    assert [im["id"] for im in coco["images"]] == [1, 2, 3]
+    assert [a["id"] for a in coco["annotations"]] == list(range(1, len(coco["annotations"]) + 1))
+    assert {a["image_id"] for a in coco["annotations"]} <= {1, 2, 3}
+    with pytest.raises(FileNotFoundError, match="none of the photos"):
+        merge_present(tiny_sample, ("test",))  # annotations/test.json, no test/ photos
+
+
+TINY = ["--set", "max_steps=1", "--set", "epochs=1", "--set", "tile_overlap=64",
+        "--set", 'tile_options={"samples_per_epoch": 2}', "--set", "num_workers=0",
+        "--set", "progress_bar=false", "--set", "loggers=[]"]
+
+
+def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cv"
+    res = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
+                                   "--out", str(out), "--folds", "3", *TINY])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "crossval.json").read_text())
+    folds = json.loads((out / "folds.json").read_text())
+    assert sorted(folds.values()) == [0, 1, 2]
+    assert [f["heldout_photos"] for f in summary["folds"]] == [1, 1, 1]
+    assert all(f["train_photos"] == 2 and f["steps"] == 1 for f in summary["folds"])
+    head = summary["headline"]
+    assert head["photos"] == 3 and 0 <= head["oof_AP50_all"] <= 1
+    assert "Part level" in res.output and (out / "eval" / "metrics.json").is_file()
+    coco = json.loads((out / "train_val.json").read_text())
+    fold_of_id = {im["id"]: folds[im["file_name"]] for im in coco["images"]}
+    for f in summary["folds"]:  # each photo's detections come from the model of its own fold
+        dets = json.loads((out / f"fold{f['fold']}" / "predict" / "results.bbox.json").read_text())
+        assert {fold_of_id[d["image_id"]] for d in dets} <= {f["fold"]}
+    # the same models, predicted as the benchmark does: no training, same folds required
+    again = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
+                                     "--out", str(tmp_path / "cv2"), "--folds", "3",
+                                     "--reuse", str(out), "--max-single", "2560"])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("reusing") == 3 and "training on" not in again.output
+    other = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
+                                     "--out", str(tmp_path / "cv3"), "--folds", "2",
+                                     "--reuse", str(out)])
+    assert other.exit_code == 2 and "folds differ" in other.output
