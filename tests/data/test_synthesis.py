@@ -12,6 +12,7 @@ from scratchdet.data.synthesis import (
     ScratchPatch,
     SynthesisConfig,
     cut_scratch,
+    inverts,
     paste_random,
     paste_scratch,
     render_synthesis_preview,
@@ -83,6 +84,34 @@ def test_paste_changes_pixels_only_inside_the_box() -> None:
     assert grey[15, 15, 0] < 200 - 50 and grey[15, 15, 1] < 40  # darker on every channel
     with pytest.raises(ValueError, match="leaves the 300x200 image"):
         paste_scratch(target, patch, 280, 0)
+
+
+def test_polarity_rule_and_inverted_paste() -> None:
+    bright = ["red"]
+    assert inverts("white", "red", bright) and inverts("red", "white", bright)
+    assert not inverts("white", "white", bright) and not inverts("red", "red", bright)
+    assert not inverts("", "red", bright) and not inverts("white", "", bright)
+    assert not inverts("white", "red", [])  # switched off
+    img, box = _scratched()
+    patch = cut_scratch(img, box, colour="white")
+    assert patch is not None and patch.colour == "white"
+    assert transform_patch(patch, 1, True, 1.2).colour == "white"
+    red = np.full((200, 300, 3), (150, 50, 40), dtype=np.uint8)
+    out, _ = paste_scratch(red, patch, 0, 0, invert=True)
+    # the dark groove becomes a light mark, the same amount on every channel
+    assert (out[15, 15].astype(int) - red[15, 15] > 50).all()
+    lift = out[15, 15].astype(int) - red[15, 15]
+    assert lift.max() - lift.min() <= 1
+    cfg = SynthesisConfig(scale_range=(1.0, 1.0), grey_probability=0.0)
+    part = np.ones((200, 300), dtype=bool)
+    on_red, boxes, _ = paste_random(red, part, np.zeros((0, 4)), [patch],
+                                    np.random.default_rng(0), cfg, 1, colour="red")
+    x0, y0, x1, y1 = boxes[0].astype(int)
+    assert on_red[y0:y1, x0:x1].astype(int).sum() > red[y0:y1, x0:x1].astype(int).sum()
+    on_white, boxes, _ = paste_random(_surface(), part, np.zeros((0, 4)), [patch],
+                                      np.random.default_rng(0), cfg, 1, colour="white")
+    x0, y0, x1, y1 = boxes[0].astype(int)
+    assert on_white[y0:y1, x0:x1].astype(int).sum() < _surface()[y0:y1, x0:x1].astype(int).sum()
 
 
 def test_paste_random_lands_on_the_part_clear_of_boxes_and_is_seeded() -> None:

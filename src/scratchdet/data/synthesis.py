@@ -12,6 +12,13 @@ lands on a red part with the red part's shading. ``grey=True`` replaces ``delta`
 luminance on all channels (a colourless tint). Patches are rotated by 90-degree steps,
 flipped and scaled first (:func:`transform_patch`); the pasted box is the patch footprint.
 
+Polarity: on white parts a scratch is a dark groove, on red parts paint is scraped off to a
+light primer and the scratch shows *lighter* than the paint (see the sample's red photos).
+A patch pasted on a part whose colour is in ``bright_colours`` while its source colour is not
+(or the other way round) is pasted with its luminance difference inverted and colourless
+(``invert=True`` in :func:`paste_scratch`), so white-part scratches teach the model what a
+red-part scratch looks like. Same-colour pastes and unknown colours keep their polarity.
+
 Placement (:func:`paste_random`): a position is drawn until the footprint lies on the part
 mask (eroded, i.e. away from the part edge) and clear of every existing box.
 """
@@ -42,6 +49,10 @@ class SynthesisConfig(StrictConfig):
     ring: int = Field(8, ge=2, description="px around a box used to fit its background")
     feather: int = Field(3, ge=0, description="px over which alpha fades at the box border")
     attempts: int = Field(20, ge=1, description="placement tries per paste")
+    bright_colours: list[str] = Field(
+        default_factory=lambda: ["red"],
+        description="part colours whose scratches are lighter than the paint; pastes between "
+        "such a colour and another are inverted ([] switches this off)")
 
     def active(self, scratched_photos: int) -> bool:
         """Whether synthesis runs for a training set with ``scratched_photos`` scratched."""
@@ -56,6 +67,7 @@ class ScratchPatch:
     alpha: np.ndarray
     source: str = ""
     category_id: int = 1
+    colour: str = ""  # part colour of the source photo ("" = unknown)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -94,6 +106,7 @@ def cut_scratch(
     feather: int = 3,
     source: str = "",
     category_id: int = 1,
+    colour: str = "",
 ) -> ScratchPatch | None:
     """Cut the scratch in ``box`` (xyxy, photo pixels) of ``image`` uint8[H, W, 3].
 
@@ -112,7 +125,7 @@ def cut_scratch(
     lo = 2.0 * noise
     hi = max(float(np.percentile(strength, 95)), lo + 1.0)
     alpha = np.clip((strength - lo) / (hi - lo), 0, 1) * _feather(y1 - y0, x1 - x0, feather)
-    return ScratchPatch(delta, alpha.astype(np.float32), source, category_id)
+    return ScratchPatch(delta, alpha.astype(np.float32), source, category_id, colour)
 
 
 def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -129,15 +142,26 @@ def transform_patch(patch: ScratchPatch, rot90: int, flip: bool, scale: float) -
         size = (max(3, round(w * scale)), max(3, round(h * scale)))
         delta = np.stack([_resize(delta[..., c], size) for c in range(3)], axis=2)
         alpha = _resize(alpha, size)
-    return ScratchPatch(
-        np.ascontiguousarray(delta), np.ascontiguousarray(alpha), patch.source, patch.category_id
-    )
+    return ScratchPatch(np.ascontiguousarray(delta), np.ascontiguousarray(alpha), patch.source,
+                        patch.category_id, patch.colour)
+
+
+def inverts(source_colour: str, target_colour: str, bright_colours: Sequence[str]) -> bool:
+    """Whether a scratch cut on ``source_colour`` is pasted inverted on ``target_colour``:
+    exactly one of the two is a bright-scratch colour (unknown colours never invert)."""
+    if not source_colour or not target_colour:
+        return False
+    return (source_colour in bright_colours) != (target_colour in bright_colours)
 
 
 def paste_scratch(
-    image: np.ndarray, patch: ScratchPatch, x: int, y: int, gain: float = 1.0, grey: bool = False
+    image: np.ndarray, patch: ScratchPatch, x: int, y: int, gain: float = 1.0, grey: bool = False,
+    invert: bool = False,
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """Paste ``patch`` with its top-left at ``(x, y)``; returns a new uint8 image and the box.
+
+    ``grey``: paste the luminance difference on all channels; ``invert``: paste minus the
+    luminance difference on all channels (a dark scratch becomes a light one).
 
     Raises ValueError when the patch does not fit inside the image at that position.
     """
@@ -147,8 +171,10 @@ def paste_scratch(
             f"patch {w}x{h} at ({x}, {y}) leaves the {image.shape[1]}x{image.shape[0]} image"
         )
     delta = patch.delta
-    if grey:
+    if grey or invert:
         delta = np.repeat(delta.mean(axis=2, keepdims=True), 3, axis=2)
+    if invert:
+        delta = -delta
     out = image.copy()
     region = out[y : y + h, x : x + w].astype(np.float32)
     region += gain * patch.alpha[..., None] * delta
@@ -176,12 +202,14 @@ def paste_random(
     rng: np.random.Generator,
     cfg: SynthesisConfig,
     count: int,
+    colour: str = "",
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Paste up to ``count`` random scratches from ``bank`` on ``image`` uint8[H, W, 3].
 
     Args:
         part: bool[H, W], where a paste may land (the part, away from its edge).
         occupied: float[N, 4] xyxy boxes to stay clear of (the real scratches).
+        colour: the part colour of ``image`` (polarity rule, see the module doc).
     Returns the new image, the pasted boxes float[K, 4] (K <= count) and their categories.
     """
     boxes: list[tuple[float, float, float, float]] = []
@@ -201,7 +229,8 @@ def paste_random(
             if part[y : y + h, x : x + w].all() and _clear(box, taken, gap=4.0):
                 gain = float(rng.uniform(*cfg.gain_range))
                 grey = bool(rng.random() < cfg.grey_probability)
-                image, pasted = paste_scratch(image, patch, x, y, gain, grey)
+                invert = inverts(patch.colour, colour, cfg.bright_colours)
+                image, pasted = paste_scratch(image, patch, x, y, gain, grey, invert)
                 boxes.append(pasted)
                 cats.append(patch.category_id)
                 taken = np.vstack([taken, box])

@@ -29,7 +29,7 @@ from PIL import Image
 from pydantic import Field
 
 from scratchdet.config import StrictConfig
-from scratchdet.data.records import Dataset, ImageRecord
+from scratchdet.data.records import Dataset, ImageRecord, colour_from_name
 from scratchdet.data.synthesis import ScratchPatch, SynthesisConfig, cut_scratch, paste_random
 from scratchdet.inference.localize import LocalizeConfig, foreground_mask, locate_part, read_reduced
 from scratchdet.inference.tiling import Tile, boxes_into_tile
@@ -262,9 +262,8 @@ class TileDataset(torch.utils.data.Dataset):
                 shift = np.array(win.window[:2] * 2, dtype=np.float64)
                 cats = [[b.category_id] for b in rec.boxes]
                 for box in np.hstack([xyxy(rec) - shift, cats]):
-                    patch = cut_scratch(
-                        win.pixels, box[:4], s.ring, s.feather, rec.file_name, int(box[4])
-                    )
+                    patch = cut_scratch(win.pixels, box[:4], s.ring, s.feather, rec.file_name,
+                                        int(box[4]), colour_from_name(rec.file_name))
                     if patch is not None:
                         bank.append(patch)
             self._bank = bank
@@ -305,7 +304,8 @@ class TileDataset(torch.utils.data.Dataset):
             count = int(rng.integers(1, s.max_per_tile + 1))
             occupied = photo_boxes - np.array(tile[:2] * 2, dtype=np.float64)
             image, pasted, pasted_cats = paste_random(
-                image, win.part[y0:y1, x0:x1], occupied, self.bank(), rng, s, count
+                image, win.part[y0:y1, x0:x1], occupied, self.bank(), rng, s, count,
+                colour_from_name(rec.file_name),
             )
             boxes = np.concatenate([boxes, pasted])
             labels = np.concatenate([labels, [self.labels[c] for c in pasted_cats]])
