@@ -18,9 +18,9 @@ def crossval(
     fold: list[int] = typer.Option(
         [], "--fold", help="Run only this fold (repeatable); the table then covers those."),
     set_: list[str] = typer.Option([], "--set", help="Training config override key=value."),
-    max_single: int | None = typer.Option(
-        None, "--max-single", help="Predict the part region as inputs of up to this side "
-        "(as the benchmark does) instead of the model's training tiles."),
+    max_single: int = typer.Option(
+        2560, "--max-single", min=0, help="Predict the part region as inputs of up to this "
+        "side (the default fast path, as the benchmark); 0: the model's training tiles."),
     reuse: Path | None = typer.Option(
         None, "--reuse", help="An earlier crossval --out folder: predict with its fold models, "
         "no training (compare prediction settings on the same models)."),
@@ -35,7 +35,7 @@ def crossval(
         raise typer.Exit(2)
     settings = CrossValSettings(config, sample or sample_dir(), out, folds, seed,
                                 overrides=tuple(set_), only_folds=tuple(fold) or None,
-                                max_single=max_single, reuse=reuse)
+                                max_single=max_single or None, reuse=reuse)
     try:
         res = run_crossval(settings, typer.echo)
     except (ConfigError, FileNotFoundError, ValueError) as err:

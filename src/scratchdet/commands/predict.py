@@ -23,7 +23,8 @@ def predict(
     threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0: default)."),
     scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
     max_single: int = typer.Option(
-        0, "--max-single", min=0, help="Region up to this side runs as one input; 0: tiles."),
+        2560, "--max-single", min=0,
+        help="Part region up to this side runs as one input (larger: a few pieces); 0: tiles."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:

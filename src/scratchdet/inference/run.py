@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw
 
 from scratchdet.data.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from scratchdet.imaging import open_shrunk
-from scratchdet.inference.predictor import Detector, TiledPredictor
+from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE, Detector, TiledPredictor
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 RUNTIMES = ("torch", "onnx")
@@ -165,7 +165,8 @@ def _load_onnx(path: Path, threads: int | None) -> LoadedModel:
 
 
 def make_predictor(model: LoadedModel, batch_size: int = 2, score_threshold: float = 0.05,
-                   scale: float = 1.0, max_single: int | None = None) -> TiledPredictor:
+                   scale: float = 1.0,
+                   max_single: int | None = DEFAULT_MAX_SINGLE) -> TiledPredictor:
     """The tiled predictor with the tiling the model was trained for."""
     return TiledPredictor(model.detector, tile_size=model.tile_size,
                           min_overlap=model.tile_overlap, batch_size=batch_size,

@@ -193,10 +193,11 @@ def inspector_from_checkpoint(path: str | Path, max_side: int | None = None) -> 
     model_id = checkpoint_model_id(path)
     config = meta.config
     if config.input_mode == "tiles" and max_side is None:
-        from scratchdet.inference.predictor import TiledPredictor
+        from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE, TiledPredictor
 
         predictor = TiledPredictor(
-            model, tile_size=config.tile_size, min_overlap=config.tile_overlap
+            model, tile_size=config.tile_size, min_overlap=config.tile_overlap,
+            max_single=DEFAULT_MAX_SINGLE,
         )
         return TiledInspector(predictor, model_id)
     return TorchDetectorInspector(model, model_id, max_side=max_side or config.resize[0])

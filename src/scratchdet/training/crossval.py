@@ -116,7 +116,7 @@ class CrossValSettings:
     splits: Sequence[str] = ("train", "val")
     overrides: Sequence[str] = ()
     only_folds: Sequence[int] | None = None  # None: all (the pooled table needs all)
-    max_single: int | None = None  # prediction: TiledPredictor's max_single (None: tiles)
+    max_single: int | None = 2560  # prediction: TiledPredictor's max_single (None: tiles)
     reuse: Path | None = None  # an earlier crossval folder: its fold models, no training
 
 

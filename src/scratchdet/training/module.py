@@ -97,11 +97,12 @@ class DetectionModule(L.LightningModule):
         self._val_results = []
 
     def _tiler(self) -> Any:
-        from scratchdet.inference.predictor import TiledPredictor
+        from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE, TiledPredictor
 
         cfg = self.cfg
         return TiledPredictor(self.model, tile_size=cfg.tile_size, min_overlap=cfg.tile_overlap,
-                              batch_size=cfg.batch_size, score_threshold=0.0, device=self.device)
+                              batch_size=cfg.batch_size, score_threshold=0.0, device=self.device,
+                              max_single=DEFAULT_MAX_SINGLE)
 
     def on_validation_epoch_end(self) -> None:
         results = _gather(self._val_results)
