@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,21 @@ def sample() -> Path:
             pytest.fail(f"sample not found at {path} (set ${SAMPLE_ENV})")
         pytest.skip(f"sample not found at {path}; set ${SAMPLE_ENV}")
     return path
+
+
+@pytest.fixture()
+def sample_subset(sample: Path, tmp_path: Path) -> Callable[[dict[str, tuple[str, ...]]], Path]:
+    """Make a copy of the sample layout under tmp_path with only the given photos present:
+    ``sample_subset({"train": (name,), "val": (...)})`` (symlinks to the sample's files)."""
+
+    def make(photos: dict[str, tuple[str, ...]]) -> Path:
+        root = tmp_path / "sample"
+        root.mkdir()
+        (root / "annotations").symlink_to(sample / "annotations")
+        for split, names in photos.items():
+            (root / split).mkdir()
+            for name in names:
+                (root / split / name).symlink_to(sample / split / name)
+        return root
+
+    return make

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,15 +17,9 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cpu_fast.yaml"
 
 
 @pytest.fixture()
-def tiny_sample(sample: Path, tmp_path: Path) -> Path:
+def tiny_sample(sample_subset: Callable[..., Path]) -> Path:
     """The sample's annotations with one train and one val photo (symlinks)."""
-    root = tmp_path / "sample"
-    (root / "train").mkdir(parents=True)
-    (root / "val").mkdir()
-    (root / "annotations").symlink_to(sample / "annotations")
-    (root / "train" / TRAIN).symlink_to(sample / "train" / TRAIN)
-    (root / "val" / VAL).symlink_to(sample / "val" / VAL)
-    return root
+    return sample_subset({"train": (TRAIN,), "val": (VAL,)})
 
 
 def test_merged_train_val_and_final_config(tiny_sample: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,16 +62,9 @@ def test_fold_split_partitions_photos_and_boxes() -> None:
 
 
 @pytest.fixture()
-def tiny_sample(sample: Path, tmp_path: Path) -> Path:
+def tiny_sample(sample_subset: Callable[..., Path]) -> Path:
     """The sample's annotations with one train and two val photos (symlinks)."""
-    root = tmp_path / "sample"
-    (root / "train").mkdir(parents=True)
-    (root / "val").mkdir()
-    (root / "annotations").symlink_to(sample / "annotations")
-    (root / "train" / TRAIN).symlink_to(sample / "train" / TRAIN)
-    for name in VALS:
-        (root / "val" / name).symlink_to(sample / "val" / name)
-    return root
+    return sample_subset({"train": (TRAIN,), "val": VALS})
 
 
 def test_merge_present_keeps_only_photos_on_disk(tiny_sample: Path) -> None:

@@ -146,11 +146,7 @@ def predict_step(model: Path, val: Dataset, sample: Path, out: Path) -> dict[str
 
     photos = [r.path for r in val.present if r.path is not None]
     ids = run.image_ids(photos, sample / "annotations" / "val.json")
-    loaded = run.load_runtime(model, "torch")
-    predictor = run.make_predictor(loaded, batch_size=2, score_threshold=0.0)
-    results = run.predict_photos(predictor, photos, ids, loaded.category_ids)
-    run.write_outputs(results, ids, out, threshold=0.5, force=True)
-    return run.summary(results, 0.5)
+    return run.summary(run.predict_for_evaluation(model, photos, ids, out), 0.5)
 
 
 def evaluate_step(val: Dataset, dets: Path, sample: Path, out: Path) -> tuple[Any, str]:

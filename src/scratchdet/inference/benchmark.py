@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from scratchdet.data.io import write_text_atomic
-from scratchdet.inference.predictor import TiledPredictor
+from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE, TiledPredictor
 
 PHASES = ("decode", "localise", "model", "merge", "total")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -42,7 +42,7 @@ class BenchmarkSettings:
     checkpoint: Path | None = None
     runtime: str = "onnx"
     scale: float = 1.0
-    max_single: int | None = 2560
+    max_single: int | None = DEFAULT_MAX_SINGLE
     tile_size: int = 1024
     min_overlap: int = 256
     threads: int = 2

@@ -197,6 +197,19 @@ def predict_photos(
     return results
 
 
+def predict_for_evaluation(checkpoint: str | Path, photos: Sequence[Path],
+                           ids: Mapping[str, int], out_dir: str | Path,
+                           max_single: int | None = DEFAULT_MAX_SINGLE) -> list[PhotoResult]:
+    """Predict ``photos`` as validation does (torch, scores from 0, the default fast path
+    unless ``max_single`` says otherwise) and write the outputs (COCO results, verdicts at
+    0.5) into ``out_dir``, overwriting."""
+    loaded = load_runtime(checkpoint, "torch")
+    predictor = make_predictor(loaded, batch_size=2, score_threshold=0.0, max_single=max_single)
+    results = predict_photos(predictor, photos, ids, loaded.category_ids)
+    write_outputs(results, ids, out_dir, threshold=0.5, force=True)
+    return results
+
+
 def _coco(dets: Mapping[str, torch.Tensor], image_id: int,
           category_ids: Sequence[int]) -> list[dict[str, Any]]:
     out = []

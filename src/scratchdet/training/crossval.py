@@ -30,6 +30,7 @@ from typing import Any
 
 from scratchdet.data.io import write_json_atomic
 from scratchdet.data.records import DEFAULT_COLOURS, colour_from_name
+from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE
 
 Log = Callable[[str], None]
 
@@ -116,7 +117,7 @@ class CrossValSettings:
     splits: Sequence[str] = ("train", "val")
     overrides: Sequence[str] = ()
     only_folds: Sequence[int] | None = None  # None: all (the pooled table needs all)
-    max_single: int | None = 2560  # prediction: TiledPredictor's max_single (None: tiles)
+    max_single: int | None = DEFAULT_MAX_SINGLE  # prediction path (None: training tiles)
     reuse: Path | None = None  # an earlier crossval folder: its fold models, no training
 
 
@@ -142,22 +143,25 @@ def fold_config(s: CrossValSettings, fold_dir: Path) -> Any:
 
 
 def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, int],
-             fold: int, log: Log) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Train on the other folds, predict this one; (facts, COCO detections)."""
+             fold: int, reused: Mapping[int, Mapping[str, Any]] | None,
+             log: Log) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train on the other folds (or take ``reused[fold]``), predict this fold; (facts, dets)."""
     from scratchdet.inference import run
 
     fold_dir = s.out / f"fold{fold}"
     train, held = fold_split(coco, folds, fold)
     write_json_atomic(fold_dir / "train.json", train, force=True)
     write_json_atomic(fold_dir / "heldout.json", held, force=True)
-    model_path, minutes, steps = _fold_model(s, fold, fold_dir, train, held, log)
+    if reused is not None:
+        log(f"fold {fold}: reusing {reused[fold]['model']}")
+        model_path = Path(reused[fold]["model"])
+        minutes, steps = reused[fold]["train_minutes"], reused[fold]["steps"]
+    else:
+        model_path, minutes, steps = _train_fold(s, fold_dir, train, held, fold, log)
     photos = [s.sample / im["file_name"] for im in held["images"]]
     ids = {Path(im["file_name"]).name: int(im["id"]) for im in held["images"]}
-    loaded = run.load_runtime(model_path, "torch")
-    predictor = run.make_predictor(loaded, batch_size=2, score_threshold=0.0,
-                                   max_single=s.max_single)
-    results = run.predict_photos(predictor, photos, ids, loaded.category_ids)
-    run.write_outputs(results, ids, fold_dir / "predict", threshold=0.5, force=True)
+    results = run.predict_for_evaluation(model_path, photos, ids, fold_dir / "predict",
+                                         s.max_single)
     failed = [r.error for r in results if r.error]
     if failed:
         raise ValueError(f"fold {fold}: {len(failed)} photo(s) failed, e.g. {failed[0]}")
@@ -170,17 +174,9 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
     return facts, dets
 
 
-def _fold_model(s: CrossValSettings, fold: int, fold_dir: Path, train: Mapping[str, Any],
-                held: Mapping[str, Any], log: Log) -> tuple[Path, float | None, int | None]:
-    """Train the fold's model (or take it from ``s.reuse``); (model file, minutes, steps)."""
-    if s.reuse is not None:
-        earlier = json.loads((s.reuse / "crossval.json").read_text(encoding="utf-8"))
-        facts = {f["fold"]: f for f in earlier["folds"]}
-        if fold not in facts or not Path(facts[fold]["model"]).is_file():
-            raise FileNotFoundError(f"{s.reuse}: no model of fold {fold} to reuse")
-        log(f"fold {fold}: reusing {facts[fold]['model']}")
-        f = facts[fold]
-        return Path(f["model"]), f["train_minutes"], f["steps"]
+def _train_fold(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any],
+                held: Mapping[str, Any], fold: int, log: Log) -> tuple[Path, float, int]:
+    """Train the fold's model; (model file, minutes, steps)."""
     from scratchdet.training.fit import fit
 
     cfg = fold_config(s, fold_dir)
@@ -192,6 +188,25 @@ def _fold_model(s: CrossValSettings, fold: int, fold_dir: Path, train: Mapping[s
     assert result.model_path is not None  # one process: rank 0
     log(f"fold {fold}: trained in {minutes:.1f} min")
     return result.model_path, round(minutes, 2), result.global_step
+
+
+def reused_models(folder: Path, folds_by_name: Mapping[str, int],
+                  wanted: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Fold -> facts (model, minutes, steps) of an earlier crossval run in ``folder``.
+
+    Raises ValueError when its folds differ from ``folds_by_name``, FileNotFoundError when a
+    wanted fold has no model there.
+    """
+    earlier = json.loads((folder / "folds.json").read_text(encoding="utf-8"))
+    if earlier != dict(folds_by_name):
+        raise ValueError(f"{folder}/folds.json: its folds differ from these (same photos, "
+                         "--folds and --seed expected to reuse its models)")
+    facts = {f["fold"]: f for f in
+             json.loads((folder / "crossval.json").read_text(encoding="utf-8"))["folds"]}
+    for fold in wanted:
+        if fold not in facts or not Path(facts[fold]["model"]).is_file():
+            raise FileNotFoundError(f"{folder}: no model of fold {fold} to reuse")
+    return facts
 
 
 def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
@@ -206,18 +221,14 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     folds = assign_folds(coco, s.folds, s.seed)
     names = {im["id"]: im["file_name"] for im in coco["images"]}
     by_name = {names[i]: f for i, f in sorted(folds.items())}
-    if s.reuse is not None:
-        earlier = json.loads((s.reuse / "folds.json").read_text(encoding="utf-8"))
-        if earlier != by_name:
-            raise ValueError(f"{s.reuse}/folds.json: its folds differ from these (same photos, "
-                             "--folds and --seed expected to reuse its models)")
+    chosen = list(range(s.folds) if s.only_folds is None else s.only_folds)
+    reused = None if s.reuse is None else reused_models(s.reuse, by_name, chosen)
     write_json_atomic(s.out / "train_val.json", coco, force=True)
     write_json_atomic(s.out / "folds.json", by_name, force=True, indent=1)
     res = CrossValResult(s.out)
     dets: list[dict[str, Any]] = []
-    chosen = range(s.folds) if s.only_folds is None else s.only_folds
     for fold in chosen:
-        facts, fold_dets = run_fold(s, coco, folds, fold, log)
+        facts, fold_dets = run_fold(s, coco, folds, fold, reused, log)
         res.folds.append(facts)
         dets += fold_dets
     held_ids = {i for i, f in folds.items() if f in set(chosen)}
