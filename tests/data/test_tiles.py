@@ -10,17 +10,16 @@ import torch
 from PIL import Image
 
 from scratchdet.data.records import BoxRecord, ImageRecord, load_coco_records
-from scratchdet.data.tiles import (
-    TileConfig,
-    TileDataset,
+from scratchdet.data.synthesis import preview_synthesis
+from scratchdet.data.tile_ops import (
     color_jitter,
     hflip_boxes,
-    preview_synthesis,
     random_tile_over,
     rot90_boxes,
+    structure_points,
     vflip_boxes,
-    xyxy,
 )
+from scratchdet.data.tiles import TileConfig, TileDataset, xyxy
 from scratchdet.inference.tiling import boxes_into_tile
 
 
@@ -228,3 +227,58 @@ def test_color_jitter_is_brightness_contrast_saturation() -> None:
     out = color_jitter(x.clone(), 0.2, np.random.default_rng(3))
     assert (out - ref).abs().max() < 0.01  # the contrast mean is taken on a 1/4 subsample
     assert torch.allclose(color_jitter(x.clone(), 0.0, np.random.default_rng(3)), x, atol=1e-6)
+
+
+def test_structure_points_find_a_groove_on_the_part() -> None:
+    img = np.full((256, 320, 3), 200, dtype=np.uint8)
+    img[:, 160:166] = 90  # a dark vertical groove 6 px wide
+    part = np.ones((256, 320), dtype=bool)
+    pts = structure_points(img, part, top=0.1)
+    assert len(pts) > 0 and pts.dtype == np.int64
+    assert set(np.unique(pts[:, 0])) <= {148, 156, 164, 172}  # cell centres beside the groove
+    assert (pts[:, 1] > 8).all() and (pts[:, 1] < 248).all()  # border cells are skipped
+    off = part.copy()
+    off[:, 120:200] = False  # the groove is off the part: structure is flat elsewhere
+    assert not np.isin(structure_points(img, off, top=0.1)[:, 0], [148, 156, 164, 172]).any()
+    assert structure_points(img, np.zeros_like(part)).shape == (0, 2)
+    assert structure_points(img[:16, :16], part[:16, :16]).shape == (0, 2)
+
+
+def test_hard_background_tiles_are_centred_near_structure(records) -> None:
+    cfg = _cfg(positive_fraction=0.0, hard_background=1.0, hflip=False, vflip=False,
+               rot90=False, synthesis={"enabled": False}, samples_per_epoch=30)
+    ds = TileDataset(records, cfg=cfg)
+    assert len(ds.window(2).hard) == 0  # the clean photo's part is flat: plain background
+    checked = 0
+    for i in range(len(ds)):
+        s = ds.sample(i)
+        win = ds.window(s.record)
+        pts = win.hard + np.array(win.window[:2])
+        inside = ((pts[:, 0] >= s.tile[0]) & (pts[:, 0] < s.tile[2])
+                  & (pts[:, 1] >= s.tile[1]) & (pts[:, 1] < s.tile[3]))
+        assert inside.any() or not len(pts), (i, s.tile)
+        checked += bool(len(pts))
+    assert checked >= 10
+    # the part edge and the drawn scratches are this photo's strongest structure
+    win = ds.window(0)
+    x, y = (win.hard + np.array(win.window[:2])).T
+    near_edge = (np.minimum(abs(x - 320), abs(x - 960)) < 48) | (
+        np.minimum(abs(y - 240), abs(y - 800)) < 48)
+    near_scratch = ((x > 380) & (x < 480) & (y > 280) & (y < 400)) | (
+        (x > 680) & (x < 810) & (y > 580) & (y < 660))
+    assert (near_edge | near_scratch).all()
+
+
+def test_colour_balance_gives_each_colour_the_same_share(records) -> None:
+    red = records[1].path.with_name("red_1.jpg")
+    red.write_bytes(records[1].path.read_bytes())
+    mixed = [*records, ImageRecord(9, red.name, 1280, 960, tuple(
+        BoxRecord(90 + k, 9, 1, b.bbox) for k, b in enumerate(records[1].boxes)), {}, red)]
+    counts = {}
+    for balance in (False, True):
+        cfg = _cfg(positive_fraction=0.5, colour_balance=balance, synthesis={"enabled": False},
+                   samples_per_epoch=400)
+        ds = TileDataset(mixed, cfg=cfg)
+        counts[balance] = sum(ds._draw_tile(np.random.default_rng(i))[0] == 3 for i in range(400))
+    # white: 3 photos, 3 boxes; red: 1 photo, 1 box -> unbalanced 1/4, balanced 1/2
+    assert 70 <= counts[False] <= 130 and 170 <= counts[True] <= 230, counts

@@ -107,6 +107,20 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
                                      "--reuse", str(out), "--max-single", "2560"])
     assert again.exit_code == 0, again.output
     assert again.output.count("reusing") == 3 and "training on" not in again.output
+    # the same, 2 folds at once in spawned processes: identical pooled detections
+    par = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
+                                   "--out", str(tmp_path / "cv4"), "--folds", "3", "--jobs", "2",
+                                   "--reuse", str(out), "--max-single", "2560"])
+    assert par.exit_code == 0, par.output
+    assert "3 folds, 2 at once" in par.output
+
+    def oof(folder: str) -> list:
+        dets = json.loads((tmp_path / folder / "oof.bbox.json").read_text())
+        return sorted(dets, key=lambda d: (d["image_id"], -d["score"], d["bbox"]))
+
+    assert oof("cv4") == oof("cv2")
+    assert json.loads((tmp_path / "cv4" / "crossval.json").read_text())["headline"] == \
+        json.loads((tmp_path / "cv2" / "crossval.json").read_text())["headline"]
     other = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
                                      "--out", str(tmp_path / "cv3"), "--folds", "2",
                                      "--reuse", str(out)])

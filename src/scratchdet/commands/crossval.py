@@ -24,6 +24,9 @@ def crossval(
     reuse: Path | None = typer.Option(
         None, "--reuse", help="An earlier crossval --out folder: predict with its fold models, "
         "no training (compare prediction settings on the same models)."),
+    jobs: int = typer.Option(
+        1, "--jobs", min=1, help="Folds run at once, one process each (for a GPU machine or "
+        "many cores; training on 2 cores is fastest with 1)."),
 ) -> None:
     """Train one model per fold, predict its held-out photos, evaluate them all together."""
     from scratchdet.config import ConfigError
@@ -35,7 +38,8 @@ def crossval(
         raise typer.Exit(2)
     settings = CrossValSettings(config, sample or sample_dir(), out, folds, seed,
                                 overrides=tuple(set_), only_folds=tuple(fold) or None,
-                                max_single=max_single or None, reuse=reuse)
+                                max_single=max_single or None, reuse=reuse,
+                                jobs=jobs)
     try:
         res = run_crossval(settings, typer.echo)
     except (ConfigError, FileNotFoundError, ValueError) as err:

@@ -28,12 +28,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 from pydantic import Field
 
 from scratchdet.config import StrictConfig
+
+if TYPE_CHECKING:
+    from scratchdet.data.tiles import TileDataset
 
 
 class SynthesisConfig(StrictConfig):
@@ -260,3 +264,31 @@ def render_synthesis_preview(
     sheet.save(tmp)
     tmp.replace(path)
     return path
+
+
+def _crop_with_box(image: np.ndarray, box: np.ndarray, pad: int, colour: tuple) -> np.ndarray:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    h, w = image.shape[:2]
+    cx0, cy0, cx1, cy1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
+    crop = Image.fromarray(image[cy0:cy1, cx0:cx1])
+    ImageDraw.Draw(crop).rectangle([x0 - cx0, y0 - cy0, x1 - cx0 - 1, y1 - cy0 - 1], outline=colour)
+    return np.asarray(crop)
+
+
+def preview_synthesis(dataset: TileDataset, path: str | Path, rows: int = 6,
+                      pad: int = 48) -> Path:
+    """PNG of real scratches (left, green box) next to pasted ones (right, magenta box) drawn
+    by a synthesis-enabled :class:`scratchdet.data.tiles.TileDataset`."""
+    if not dataset.synthesis:
+        raise ValueError("preview_synthesis: synthesis is off for this dataset")
+    real, pasted = [], []
+    for i in range(len(dataset)):
+        s = dataset.sample(i)
+        for box, syn in zip(s.boxes, s.synthetic, strict=True):
+            target = pasted if syn else real
+            colour = (255, 0, 255) if syn else (0, 255, 0)
+            if len(target) < rows:
+                target.append(_crop_with_box(s.image, box, pad, colour))
+        if len(real) >= rows and len(pasted) >= rows:
+            break
+    return render_synthesis_preview(list(zip(real, pasted, strict=False)), path)

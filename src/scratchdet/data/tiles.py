@@ -6,7 +6,12 @@ full resolution:
 - with probability ``positive_fraction`` a *positive* tile around a random ground-truth box
   (uniform offset, so the box lands anywhere in the tile),
 - otherwise a *background* tile at a random place over the part region of a random photo
-  (scratched or clean; any boxes it holds are targets too).
+  (scratched or clean; any boxes it holds are targets too); a ``hard_background`` share of
+  them is centred on the part's strongest structure instead (moulded grooves, ribs, edges:
+  where false boxes appear, see :func:`structure_points`).
+
+``colour_balance`` draws boxes and photos so that each part colour gets the same share of
+tiles (the sample has 41 white scratches and 4 red ones).
 
 Tiles stay inside a window around the part (the region of ``inference.localize`` widened
 by ``context`` px), which is all that is decoded and cached. Boxes cut by the tile edge follow
@@ -31,6 +36,14 @@ from pydantic import Field
 from scratchdet.config import StrictConfig
 from scratchdet.data.records import Dataset, ImageRecord, colour_from_name
 from scratchdet.data.synthesis import ScratchPatch, SynthesisConfig, cut_scratch, paste_random
+from scratchdet.data.tile_ops import (
+    color_jitter,
+    hflip_boxes,
+    random_tile_over,
+    rot90_boxes,
+    structure_points,
+    vflip_boxes,
+)
 from scratchdet.inference.localize import LocalizeConfig, foreground_mask, locate_part, read_reduced
 from scratchdet.inference.tiling import Tile, boxes_into_tile
 
@@ -50,6 +63,10 @@ class TileConfig(StrictConfig):
     vflip: bool = True
     rot90: bool = True
     jitter: float = Field(0.1, ge=0, lt=1, description="brightness/contrast/saturation +-")
+    hard_background: float = Field(
+        0.0, ge=0, le=1, description="share of background tiles centred on strong structure")
+    hard_top: float = Field(0.05, gt=0, le=1, description="structure: top share of part cells")
+    colour_balance: bool = Field(False, description="same tile share for each part colour")
     max_cached_photos: int = Field(64, ge=0, description="decoded part windows kept in memory")
     seed: int = 0
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
@@ -63,64 +80,6 @@ def xyxy(record: ImageRecord) -> np.ndarray:
     return b
 
 
-def random_tile_over(
-    box: Sequence[float], window: Tile, tile: int, rng: np.random.Generator
-) -> Tile:
-    """A random ``tile`` square inside ``window`` that contains ``box`` (or lies inside it).
-
-    When ``box`` is smaller than the tile the tile contains it, at a uniform offset; when it
-    is larger the tile lies inside it. Near the window edge the tile is shifted back inside
-    (the box is then only partly in it); a window smaller than ``tile`` gives a smaller tile.
-    """
-    starts = []
-    for lo_box, hi_box, lo_win, hi_win in (
-        (box[0], box[2], window[0], window[2]),
-        (box[1], box[3], window[1], window[3]),
-    ):
-        size = min(tile, hi_win - lo_win)
-        a, b = sorted((int(np.ceil(hi_box)) - size, int(np.floor(lo_box))))
-        a, b = max(a, lo_win), min(b, hi_win - size)
-        if a > b:  # box near the window edge: the closest valid start
-            a = b = min(max(a, lo_win), hi_win - size)
-        starts.append((int(rng.integers(a, b + 1)), size))
-    (x, w), (y, h) = starts
-    return (x, y, x + w, y + h)
-
-
-def rot90_boxes(boxes: np.ndarray, k: int, width: int, height: int) -> np.ndarray:
-    """Boxes after ``np.rot90(image, k)`` (counter-clockwise) of a ``width x height`` image."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    for _ in range(k % 4):
-        b = np.stack([b[:, 1], width - b[:, 2], b[:, 3], width - b[:, 0]], axis=1)
-        width, height = height, width
-    return b
-
-
-def hflip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
-    """Boxes after a left-right flip of an image ``width`` px wide."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.stack([width - b[:, 2], b[:, 1], width - b[:, 0], b[:, 3]], axis=1)
-
-
-def vflip_boxes(boxes: np.ndarray, height: int) -> np.ndarray:
-    """Boxes after a top-bottom flip of an image ``height`` px high."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.stack([b[:, 0], height - b[:, 3], b[:, 2], height - b[:, 1]], axis=1)
-
-
-def color_jitter(image: torch.Tensor, amount: float, rng: np.random.Generator) -> torch.Tensor:
-    """Random brightness, contrast and saturation factors in ``1 +- amount`` (float 0-1).
-
-    Brightness ``b`` and contrast ``c`` (about the mean) fold into one affine map applied after
-    the saturation mix with the per-pixel grey; all in place, one pass each.
-    """
-    b, c, s = (float(v) for v in rng.uniform(1 - amount, 1 + amount, size=3))
-    mean = float(image[:, ::4, ::4].mean())
-    grey = image.mean(dim=0, keepdim=True)
-    image.mul_(s).add_(grey, alpha=1 - s)
-    return image.mul_(b * c).add_((1 - c) * b * mean).clamp_(0, 1)
-
-
 @dataclass
 class PhotoWindow:
     """The decoded window of one photo around its part, and the paste mask in it."""
@@ -128,6 +87,8 @@ class PhotoWindow:
     window: Tile
     pixels: np.ndarray  # uint8[h, w, 3] of the window
     part: np.ndarray  # bool[h, w]: on the part, away from its edge (where pastes may land)
+    hard: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    # int[K, 2] window (x, y) of the strongest structure on the part (structure_points)
 
 
 @dataclass
@@ -143,7 +104,8 @@ class TileSample:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def load_window(record: ImageRecord, tile: int, context: int, lcfg: LocalizeConfig) -> PhotoWindow:
+def load_window(record: ImageRecord, tile: int, context: int, lcfg: LocalizeConfig,
+                hard_top: float = 0.05) -> PhotoWindow:
     """Decode the part window of ``record``: its part region (and boxes) + ``context`` px."""
     if record.path is None:
         raise ValueError(f"{record.file_name}: photo not on disk (record.path is None)")
@@ -180,7 +142,8 @@ def load_window(record: ImageRecord, tile: int, context: int, lcfg: LocalizeConf
     part = grid[rows][:, cols]
     xs, ys = np.arange(wx0, wx1), np.arange(wy0, wy1)
     part &= ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None, :]
-    return PhotoWindow((wx0, wy0, wx1, wy1), pixels, part)
+    hard = structure_points(pixels, part, hard_top)
+    return PhotoWindow((wx0, wy0, wx1, wy1), pixels, part, hard)
 
 
 class TileDataset(torch.utils.data.Dataset):
@@ -221,6 +184,7 @@ class TileDataset(torch.utils.data.Dataset):
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._box_index = [(i, j) for i, r in enumerate(self.records) for j in range(len(r.boxes))]
         self._cache: OrderedDict[int, PhotoWindow] = OrderedDict()
+        self._box_p, self._photo_p = self._draw_weights()
         scratched = sum(r.scratched for r in self.records)
         self.synthesis = self.cfg.synthesis.active(scratched)
         self._bank: list[ScratchPatch] | None = None
@@ -241,9 +205,8 @@ class TileDataset(torch.utils.data.Dataset):
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        win = load_window(
-            self.records[index], self.cfg.tile_size, self.cfg.context, self.cfg.localize
-        )
+        win = load_window(self.records[index], self.cfg.tile_size, self.cfg.context,
+                          self.cfg.localize, self.cfg.hard_top)
         if self.cfg.max_cached_photos > 0:
             self._cache[index] = win
             while len(self._cache) > self.cfg.max_cached_photos:
@@ -269,14 +232,37 @@ class TileDataset(torch.utils.data.Dataset):
             self._bank = bank
         return self._bank
 
+    def _draw_weights(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(box, photo) draw probabilities under ``colour_balance`` (None: uniform)."""
+        if not self.cfg.colour_balance:
+            return None, None
+        colours = [colour_from_name(r.file_name) for r in self.records]
+
+        def balanced(keys: list[str]) -> np.ndarray | None:
+            if not keys:
+                return None
+            counts = {k: keys.count(k) for k in set(keys)}
+            p = np.array([1.0 / counts[k] for k in keys])
+            return p / p.sum()
+
+        return balanced([colours[i] for i, _ in self._box_index]), balanced(colours)
+
+    @staticmethod
+    def _pick(n: int, p: np.ndarray | None, rng: np.random.Generator) -> int:
+        return int(rng.integers(n)) if p is None else int(rng.choice(n, p=p))
+
     def _draw_tile(self, rng: np.random.Generator) -> tuple[int, Tile]:
         t = self.cfg.tile_size
         if self._box_index and rng.random() < self.cfg.positive_fraction:
-            rec, j = self._box_index[int(rng.integers(len(self._box_index)))]
+            rec, j = self._box_index[self._pick(len(self._box_index), self._box_p, rng)]
             win = self.window(rec)
             return rec, random_tile_over(xyxy(self.records[rec])[j], win.window, t, rng)
-        rec = int(rng.integers(len(self.records)))
+        rec = self._pick(len(self.records), self._photo_p, rng)
         win = self.window(rec)
+        hard = self.cfg.hard_background
+        if hard > 0 and len(win.hard) and rng.random() < hard:
+            x, y = win.hard[int(rng.integers(len(win.hard)))] + np.array(win.window[:2])
+            return rec, random_tile_over((x, y, x + 1, y + 1), win.window, t, rng)
         h, w = win.part.shape
         ys, xs = rng.integers(h, size=64), rng.integers(w, size=64)
         on = np.flatnonzero(win.part[ys, xs])
@@ -353,33 +339,3 @@ class TileDataset(torch.utils.data.Dataset):
         img, out = self.transforms(tv_tensors.Image(image), {**target, "boxes": boxes})
         plain = {"boxes": out["boxes"].as_subclass(torch.Tensor), "labels": out["labels"]}
         return img.as_subclass(torch.Tensor), plain
-
-
-def _crop_with_box(image: np.ndarray, box: np.ndarray, pad: int, colour: tuple) -> np.ndarray:
-    x0, y0, x1, y1 = (int(v) for v in box)
-    h, w = image.shape[:2]
-    cx0, cy0, cx1, cy1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
-    crop = Image.fromarray(image[cy0:cy1, cx0:cx1])
-    from PIL import ImageDraw
-
-    ImageDraw.Draw(crop).rectangle([x0 - cx0, y0 - cy0, x1 - cx0 - 1, y1 - cy0 - 1], outline=colour)
-    return np.asarray(crop)
-
-
-def preview_synthesis(dataset: TileDataset, path: str | Any, rows: int = 6, pad: int = 48) -> Any:
-    """PNG of real scratches (left, green box) next to pasted ones (right, magenta box)."""
-    from scratchdet.data.synthesis import render_synthesis_preview
-
-    if not dataset.synthesis:
-        raise ValueError("preview_synthesis: synthesis is off for this dataset")
-    real, pasted = [], []
-    for i in range(len(dataset)):
-        s = dataset.sample(i)
-        for box, syn in zip(s.boxes, s.synthetic, strict=True):
-            target = pasted if syn else real
-            colour = (255, 0, 255) if syn else (0, 255, 0)
-            if len(target) < rows:
-                target.append(_crop_with_box(s.image, box, pad, colour))
-        if len(real) >= rows and len(pasted) >= rows:
-            break
-    return render_synthesis_preview(list(zip(real, pasted, strict=False)), path)

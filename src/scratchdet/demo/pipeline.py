@@ -180,7 +180,8 @@ def benchmark_step(model: Path, photos: Sequence[Path], out: Path, log: Log) -> 
 
 def synthesis_step(train: Dataset, cfg_tile_size: int, out: Path, log: Log) -> Path | None:
     """Pasted scratches next to real ones, from the training tiles (None if synthesis is off)."""
-    from scratchdet.data.tiles import TileDataset, preview_synthesis
+    from scratchdet.data.synthesis import preview_synthesis
+    from scratchdet.data.tiles import TileDataset
 
     try:
         return Path(preview_synthesis(TileDataset(train, tile_size=cfg_tile_size), out))

@@ -100,14 +100,14 @@ class TiledPredictor:
         if not 0 < scale <= 1:
             raise ValueError(f"scale must be in (0, 1], got {scale}")
         self.scale, self.max_single = scale, max_single
+        self.device = torch.device(device)
         self.model = model
         if isinstance(model, torch.nn.Module):
-            model.eval()
+            model.eval().to(self.device)
         self.tile_size, self.min_overlap = tile_size, min_overlap
         self.batch_size, self.score_threshold = batch_size, score_threshold
         self.localize = None if whole_photo else (localize or LocalizeConfig())
         self.merge = dict(merge or {})
-        self.device = torch.device(device)
 
     def predict(self, photo: str | Path | Image.Image) -> TiledPrediction:
         """Detections for one photo (a path or an already opened PIL image)."""

@@ -165,12 +165,14 @@ def _load_onnx(path: Path, threads: int | None) -> LoadedModel:
 
 
 def make_predictor(model: LoadedModel, batch_size: int = 2, score_threshold: float = 0.05,
-                   scale: float = 1.0,
-                   max_single: int | None = DEFAULT_MAX_SINGLE) -> TiledPredictor:
-    """The tiled predictor with the tiling the model was trained for."""
+                   scale: float = 1.0, max_single: int | None = DEFAULT_MAX_SINGLE,
+                   device: str = "cpu") -> TiledPredictor:
+    """The tiled predictor with the tiling the model was trained for (torch models run on
+    ``device``; ONNX models on the CPU)."""
     return TiledPredictor(model.detector, tile_size=model.tile_size,
                           min_overlap=model.tile_overlap, batch_size=batch_size,
-                          score_threshold=score_threshold, scale=scale, max_single=max_single)
+                          score_threshold=score_threshold, scale=scale, max_single=max_single,
+                          device=device if model.runtime == "torch" else "cpu")
 
 
 def predict_photos(
@@ -200,11 +202,13 @@ def predict_photos(
 def predict_for_evaluation(checkpoint: str | Path, photos: Sequence[Path],
                            ids: Mapping[str, int], out_dir: str | Path,
                            max_single: int | None = DEFAULT_MAX_SINGLE) -> list[PhotoResult]:
-    """Predict ``photos`` as validation does (torch, scores from 0, the default fast path
-    unless ``max_single`` says otherwise) and write the outputs (COCO results, verdicts at
-    0.5) into ``out_dir``, overwriting."""
+    """Predict ``photos`` as validation does (torch, on the GPU when there is one; scores
+    from 0; the default fast path unless ``max_single`` says otherwise) and write the outputs
+    (COCO results, verdicts at 0.5) into ``out_dir``, overwriting."""
     loaded = load_runtime(checkpoint, "torch")
-    predictor = make_predictor(loaded, batch_size=2, score_threshold=0.0, max_single=max_single)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    predictor = make_predictor(loaded, batch_size=2, score_threshold=0.0, max_single=max_single,
+                               device=device)
     results = predict_photos(predictor, photos, ids, loaded.category_ids)
     write_outputs(results, ids, out_dir, threshold=0.5, force=True)
     return results

@@ -21,9 +21,12 @@ Output folder::
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +122,7 @@ class CrossValSettings:
     only_folds: Sequence[int] | None = None  # None: all (the pooled table needs all)
     max_single: int | None = DEFAULT_MAX_SINGLE  # prediction path (None: training tiles)
     reuse: Path | None = None  # an earlier crossval folder: its fold models, no training
+    jobs: int = 1  # folds run at once, each in its own process (a GPU machine, many cores)
 
 
 @dataclass
@@ -209,6 +213,28 @@ def reused_models(folder: Path, folds_by_name: Mapping[str, int],
     return facts
 
 
+def _init_fold_process(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_folds(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, int],
+               chosen: Sequence[int], reused: Mapping[int, Mapping[str, Any]] | None,
+               log: Log) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """``run_fold`` for each chosen fold: in turn, or ``s.jobs`` at once in spawned processes
+    (each with its share of the CPU threads; their log lines go to stdout)."""
+    jobs = min(s.jobs, len(chosen))
+    if jobs <= 1:
+        return [run_fold(s, coco, folds, f, reused, log) for f in chosen]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    log(f"running {len(chosen)} folds, {jobs} at once ({threads} CPU threads each)")
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_fold_process, initargs=(threads,)) as pool:
+        runs = [pool.submit(run_fold, s, coco, folds, f, reused, print) for f in chosen]
+        return [r.result() for r in runs]
+
+
 def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     """Run every fold, then evaluate the pooled out-of-fold detections (see module doc)."""
     from scratchdet.evaluation import evaluate
@@ -227,8 +253,7 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     write_json_atomic(s.out / "folds.json", by_name, force=True, indent=1)
     res = CrossValResult(s.out)
     dets: list[dict[str, Any]] = []
-    for fold in chosen:
-        facts, fold_dets = run_fold(s, coco, folds, fold, reused, log)
+    for facts, fold_dets in _run_folds(s, coco, folds, chosen, reused, log):
         res.folds.append(facts)
         dets += fold_dets
     held_ids = {i for i, f in folds.items() if f in set(chosen)}
