@@ -21,12 +21,12 @@ while read -r name rest; do
   while (($(jobs -rp | wc -l) >= parallel)) && ((SECONDS < end)); do sleep 2; done
   ((SECONDS < end)) || break
   eval "args=($rest)"
-  "$python" -m scratchdet crossval configs/cpu_fast.yaml --out "$out/$name" "${args[@]}" "$@" \
+  setsid "$python" -m scratchdet crossval configs/cpu_fast.yaml --out "$out/$name" "${args[@]}" "$@" \
     >"$out/$name.log" 2>&1 &
   echo "started $name (pid $!) at ${SECONDS}s"
 done <"$variants"
 while ((SECONDS < end)) && [[ -n "$(jobs -rp)" ]]; do sleep 5; done
-for pid in $(jobs -rp); do echo "deadline: stopping pid $pid"; pkill -TERM -P "$pid"; kill "$pid"; done
+for pid in $(jobs -rp); do echo "deadline: stopping pid $pid"; kill -TERM -- "-$pid"; done
 wait
 "$python" - "$out" <<'PY' | tee "$out/summary.txt"
 import json, sys
