@@ -83,3 +83,19 @@ def test_stop_inside_an_epoch_keeps_a_last_checkpoint(synthetic: Path, tmp_path:
     assert result.last_checkpoint == result.run_dir / "checkpoints" / "last.ckpt"
     assert torch.load(result.last_checkpoint, weights_only=True)["global_step"] == 1
     assert load_detector(result.model_path)[1].class_names == ["scratch"]  # from last.ckpt
+
+
+def test_ema_checkpoints_hold_the_averaged_weights(synthetic: Path, tmp_path: Path) -> None:
+    result = fit(tiny_config(tmp_path, synthetic, epochs=2, ema_decay=0.5, ema_start_step=1,
+                             val_every_n_epochs=100))  # no validation: model.pt = last
+    assert result.best_checkpoint is None
+    ckpt = torch.load(result.last_checkpoint, weights_only=False)
+    averaged, raw = ckpt["state_dict"], ckpt["current_model_state"]
+    assert averaged.keys() == raw.keys()
+    moved = [k for k in raw if raw[k].is_floating_point() and not torch.equal(raw[k], averaged[k])]
+    assert moved  # 3 updates at decay 0.5 lag behind the raw weights
+    model, _ = load_detector(result.model_path)
+    exported = model.state_dict()
+    key = next(k for k in moved if k.removeprefix("model.") in exported)
+    assert torch.equal(exported[key.removeprefix("model.")], averaged[key])
+    assert not torch.equal(exported[key.removeprefix("model.")], raw[key])

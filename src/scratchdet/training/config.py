@@ -50,6 +50,10 @@ class TrainConfig(StrictConfig):
     warmup_ratio: float = Field(0.001, gt=0, le=1)
     min_lr: float = Field(1e-7, ge=0)
     grad_clip: float | None = Field(None, gt=0)
+    # weight averaging: an exponential moving average (EMA) of the weights, updated after
+    # each step from ema_start_step on, is what validation sees and checkpoints hold
+    ema_decay: float | None = Field(None, gt=0, lt=1)  # None: off
+    ema_start_step: int = Field(0, ge=0)
     # augmentation (train only)
     hflip_p: float = Field(0.5, ge=0, le=1)
     photometric: bool = True

@@ -4,6 +4,8 @@ A run folder ``<output_dir>/<run_name>/`` holds ``config.yaml``, ``checkpoints/`
 epoch, ``last.ckpt`` and ``best.ckpt`` by val bbox mAP), ``logs/{csv,tensorboard}/version_N/``
 (one version per session: a resumed run adds one),
 ``model.pt`` (the best weights, else the last, + config + class names) and ``metrics.json``.
+With ``ema_decay`` set, validation and every checkpoint use the moving average of the weights
+(Lightning's ``EMAWeightAveraging``; the raw weights stay in ``current_model_state``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from scratchdet.config import ConfigError, dump_config
@@ -106,6 +108,9 @@ def _callbacks(cfg: TrainConfig, ckpt_dir: Path) -> list[Any]:
         monitor=MONITOR, mode="max", save_top_k=1,
     )
     out: list[Any] = [epochs, best]
+    if cfg.ema_decay is not None:  # checkpoints then hold the averaged weights
+        out.append(EMAWeightAveraging(decay=cfg.ema_decay,
+                                      update_starting_at_step=cfg.ema_start_step))
     if cfg.loggers:
         out += [LearningRateMonitor(logging_interval="step"), StepTimer()]
     return out
