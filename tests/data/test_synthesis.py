@@ -151,3 +151,26 @@ def test_render_preview_writes_png(tmp_path: Path) -> None:
     with Image.open(path) as im:
         assert im.size == (2 * 64 + 12, 2 * 68 + 20)
     assert not (tmp_path / "p.tmp.png").exists()
+
+
+def test_negative_pastes_keep_source_polarity_and_get_no_box() -> None:
+    img, box = _scratched()
+    patch = cut_scratch(img, box, colour="white")
+    assert patch is not None
+    red = np.full((200, 300, 3), (150, 50, 40), dtype=np.uint8)
+    part = np.ones((200, 300), dtype=bool)
+    cfg = SynthesisConfig(scale_range=(1.0, 1.0), grey_probability=0.0, negative_probability=1.0)
+    out, boxes, cats = paste_random(red, part, np.zeros((0, 4)), [patch],
+                                    np.random.default_rng(0), cfg, 2, colour="red")
+    assert len(boxes) == 0 and cats == []
+    # both pastes landed, dark as on the white part they came from, side by side
+    assert out.astype(int).sum() < red.astype(int).sum() - 2 * 2000
+    # same colour: never a negative, the paste is labelled as usual
+    _, boxes, _ = paste_random(_surface(), part, np.zeros((0, 4)), [patch],
+                                   np.random.default_rng(0), cfg, 1, colour="white")
+    assert len(boxes) == 1
+    # off (the default): the random draws and the result are those of the positive paste
+    plain = SynthesisConfig(scale_range=(1.0, 1.0), grey_probability=0.0)
+    lit, boxes, _ = paste_random(red, part, np.zeros((0, 4)), [patch],
+                                 np.random.default_rng(0), plain, 1, colour="red")
+    assert len(boxes) == 1 and lit.astype(int).sum() > red.astype(int).sum()

@@ -18,6 +18,9 @@ A patch pasted on a part whose colour is in ``bright_colours`` while its source 
 (or the other way round) is pasted with its luminance difference inverted and colourless
 (``invert=True`` in :func:`paste_scratch`), so white-part scratches teach the model what a
 red-part scratch looks like. Same-colour pastes and unknown colours keep their polarity.
+With ``negative_probability`` such a paste instead keeps its source polarity and gets no box:
+a dark line on a red part is then a background example (the sample's clean red parts carry
+moulded dark grooves that otherwise draw confident false boxes).
 
 Placement (:func:`paste_random`): a position is drawn until the footprint lies on the part
 mask (eroded, i.e. away from the part edge) and clear of every existing box.
@@ -53,6 +56,9 @@ class SynthesisConfig(StrictConfig):
     ring: int = Field(8, ge=2, description="px around a box used to fit its background")
     feather: int = Field(3, ge=0, description="px over which alpha fades at the box border")
     attempts: int = Field(20, ge=1, description="placement tries per paste")
+    negative_probability: float = Field(
+        0.0, ge=0, le=1, description="chance that a paste which would be inverted keeps its "
+        "source polarity and is left unlabelled (a background example)")
     bright_colours: list[str] = Field(
         default_factory=lambda: ["red"],
         description="part colours whose scratches are lighter than the paint; pastes between "
@@ -214,7 +220,8 @@ def paste_random(
         part: bool[H, W], where a paste may land (the part, away from its edge).
         occupied: float[N, 4] xyxy boxes to stay clear of (the real scratches).
         colour: the part colour of ``image`` (polarity rule, see the module doc).
-    Returns the new image, the pasted boxes float[K, 4] (K <= count) and their categories.
+    Returns the new image, the pasted boxes float[K, 4] (K <= count) and their categories;
+    negative pastes (``cfg.negative_probability``) change the image but return no box.
     """
     boxes: list[tuple[float, float, float, float]] = []
     cats: list[int] = []
@@ -234,9 +241,13 @@ def paste_random(
                 gain = float(rng.uniform(*cfg.gain_range))
                 grey = bool(rng.random() < cfg.grey_probability)
                 invert = inverts(patch.colour, colour, cfg.bright_colours)
-                image, pasted = paste_scratch(image, patch, x, y, gain, grey, invert)
-                boxes.append(pasted)
-                cats.append(patch.category_id)
+                negative = invert and cfg.negative_probability > 0 and bool(
+                    rng.random() < cfg.negative_probability)
+                image, pasted = paste_scratch(image, patch, x, y, gain, grey, invert=False) \
+                    if negative else paste_scratch(image, patch, x, y, gain, grey, invert)
+                if not negative:
+                    boxes.append(pasted)
+                    cats.append(patch.category_id)
                 taken = np.vstack([taken, box])
                 break
     return image, np.asarray(boxes, dtype=np.float64).reshape(-1, 4), cats
