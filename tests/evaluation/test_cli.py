@@ -41,6 +41,24 @@ def test_cli_prints_the_seed_table(sample: Path) -> None:
     assert any(ln.split()[:3] == ["0.50", "66/88", "(0.750)"] for ln in lines)
 
 
+def test_cli_bootstrap_intervals_on_the_seed(sample: Path) -> None:
+    res = runner.invoke(app, ["evaluate", str(sample / "annotations/test.json"),
+                              str(sample / "reference/results_all.bbox.json"),
+                              "--bootstrap", "60"])
+    assert res.exit_code == 0, res.output
+    line = res.output.strip().splitlines()[-1]
+    assert line.startswith("AP50 95% bootstrap interval (60 photo resamples): all 0.671 [")
+    values = {}
+    for part in line.split(": ", 1)[1].split("], "):
+        name, value, low, high = part.replace("[", "").replace("]", "").replace(",", "").split()
+        values[name] = (float(low), float(value), float(high))
+    assert set(values) == {"all", "white", "red"}
+    assert values["white"][1] == 0.830 and values["red"][1] == 0.226
+    for low, value, high in values.values():
+        assert 0 <= low < value < high <= 1
+    assert values["red"][2] - values["red"][0] > values["all"][2] - values["all"][0]
+
+
 def test_cli_options_bands_group_by_and_out(tmp_path: Path) -> None:
     gt, dets = _files(tmp_path)
     out = tmp_path / "out"

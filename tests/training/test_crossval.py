@@ -95,6 +95,8 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
     assert all(f["train_photos"] == 2 and f["steps"] == 1 for f in summary["folds"])
     head = summary["headline"]
     assert head["photos"] == 3 and 0 <= head["oof_AP50_all"] <= 1
+    low, high = head["oof_AP50_all_ci95"]
+    assert 0 <= low <= high <= 1 and "bootstrap interval (200 photo resamples)" in res.output
     assert "Part level" in res.output and (out / "eval" / "metrics.json").is_file()
     coco = json.loads((out / "train_val.json").read_text())
     fold_of_id = {im["id"]: folds[im["file_name"]] for im in coco["images"]}

@@ -24,6 +24,9 @@ def crossval(
     reuse: Path | None = typer.Option(
         None, "--reuse", help="An earlier crossval --out folder: predict with its fold models, "
         "no training (compare prediction settings on the same models)."),
+    bootstrap: int = typer.Option(
+        200, "--bootstrap", min=0, help="Photo resamples for 95% intervals of the pooled "
+        "AP50 per colour (0: none)."),
     jobs: int = typer.Option(
         1, "--jobs", min=1, help="Folds run at once, one process each (for a GPU machine or "
         "many cores; training on 2 cores is fastest with 1)."),
@@ -39,7 +42,7 @@ def crossval(
     settings = CrossValSettings(config, sample or sample_dir(), out, folds, seed,
                                 overrides=tuple(set_), only_folds=tuple(fold) or None,
                                 max_single=max_single or None, reuse=reuse,
-                                jobs=jobs)
+                                jobs=jobs, bootstrap=bootstrap)
     try:
         res = run_crossval(settings, typer.echo)
     except (ConfigError, FileNotFoundError, ValueError) as err:

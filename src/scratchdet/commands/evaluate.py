@@ -58,6 +58,9 @@ def evaluate_cmd(
     target_recall: float | None = typer.Option(
         None, "--target-recall", help="With --part-level: highest threshold reaching this recall."
     ),
+    bootstrap: int | None = typer.Option(
+        None, "--bootstrap", min=0, help="Also print 95% intervals of AP50 from this many "
+        "photo resamples per subgroup (e.g. 500; 0: off)."),
     out: Path | None = typer.Option(None, "--out", help="Folder for metrics.md/json/csv + plots."),
     config: Path | None = _CONFIG,
     set_: list[str] = _SET,
@@ -65,7 +68,7 @@ def evaluate_cmd(
 ) -> None:
     """COCO AP/AR per size band and subgroup (pycocotools COCOeval, maxDets 100)."""
     cfg = _settings(config, set_, bands=bands, group_by=group_by, part_level=part_level,
-                    target_recall=target_recall)
+                    target_recall=target_recall, bootstrap=bootstrap)
     from scratchdet.evaluation import evaluate
     from scratchdet.evaluation.outputs import write_evaluation
     from scratchdet.evaluation.result import part_level_text
@@ -81,6 +84,12 @@ def evaluate_cmd(
     if result.part_level is not None:
         typer.echo("")
         typer.echo(part_level_text(result.part_level, cfg.thresholds), nl=False)
+    if cfg.bootstrap:
+        from scratchdet.evaluation.bootstrap import bootstrap_ap, bootstrap_text
+
+        cis = bootstrap_ap(gt, dets, group_by=cfg.group_by, samples=cfg.bootstrap,
+                           max_dets=cfg.max_dets)
+        typer.echo("\n" + bootstrap_text(cis))
     if out is not None:
         try:
             files = write_evaluation(result, out, cfg.thresholds, force)

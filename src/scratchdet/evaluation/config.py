@@ -8,6 +8,7 @@ Example ``configs/evaluate.yaml``::
     max_dets: 100
     part_level: true
     target_recall: 0.95
+    bootstrap: 500                     # AP50 intervals from 500 photo resamples (0: off)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class EvaluationConfig(StrictConfig):
     part_level: bool = False
     target_recall: float | None = Field(None, gt=0, le=1)
     thresholds: list[float] = Field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
+    bootstrap: int = Field(0, ge=0)  # evaluate: photo resamples for AP50 intervals (0: off)
     score_thr: float = Field(0.3, ge=0, le=1)  # analyze: detections drawn / counted
     top_k: int = Field(5, ge=0)  # analyze: best and worst photos written
 

@@ -123,6 +123,7 @@ class CrossValSettings:
     max_single: int | None = DEFAULT_MAX_SINGLE  # prediction path (None: training tiles)
     reuse: Path | None = None  # an earlier crossval folder: its fold models, no training
     jobs: int = 1  # folds run at once, each in its own process (a GPU machine, many cores)
+    bootstrap: int = 200  # photo resamples for the AP50 intervals (0: none)
 
 
 @dataclass
@@ -267,6 +268,13 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     for g in ("all", "white", "red"):
         if g in result.groups:
             res.headline[f"oof_AP50_{g}"] = result.value("AP", "0.50", group=g)
+    if s.bootstrap:
+        from scratchdet.evaluation.bootstrap import bootstrap_ap, bootstrap_text
+
+        cis = bootstrap_ap(gt, dets, samples=s.bootstrap)
+        res.text += "\n" + bootstrap_text(cis)
+        for g, ci in cis.items():
+            res.headline[f"oof_AP50_{g}_ci95"] = [round(ci.low, 4), round(ci.high, 4)]
     res.headline["oof_AP_all"] = result.value("AP")
     res.headline["photos"] = len(gt["images"])
     res.headline["boxes"] = len(gt["annotations"])
