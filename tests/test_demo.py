@@ -54,6 +54,9 @@ def test_demo_runs_every_step(tiny_sample: Path, tmp_path: Path) -> None:
     assert set(head) >= {"val_AP50_all", "val_AP50_red", "val_AP_all", "training_minutes"}
     assert "val_AP50_white" not in head  # no white photo in this val set
     assert 0 <= head["val_AP50_red"] <= 1 and head["training_minutes"] > 0
+    low, high = head["val_AP50_red_ci95"]  # one red val photo: every resample is that photo
+    assert low == high == round(head["val_AP50_red"], 3)
+    assert "bootstrap interval (200 photo resamples)" in res.output
     assert head["val_photos"] == 1 and head["predict_s_per_photo"] > 0
     dets = json.loads((out / "predict" / "results.bbox.json").read_text())
     val_id = next(im["id"] for im in json.loads(

@@ -149,10 +149,13 @@ def predict_step(model: Path, val: Dataset, sample: Path, out: Path) -> dict[str
     return run.summary(run.predict_for_evaluation(model, photos, ids, out), 0.5)
 
 
-def evaluate_step(val: Dataset, dets: Path, sample: Path, out: Path) -> tuple[Any, str]:
-    """Evaluator table + part level, and the worst-photo analysis; the result and its text."""
+def evaluate_step(val: Dataset, dets: Path, sample: Path, out: Path,
+                  bootstrap: int = 200) -> tuple[Any, str, dict[str, Any]]:
+    """Evaluator table + part level, AP50 bootstrap intervals and the worst-photo analysis;
+    the result, its text and the intervals per colour."""
     from scratchdet.evaluation import evaluate
     from scratchdet.evaluation.analyze import write_analysis
+    from scratchdet.evaluation.bootstrap import bootstrap_ap, bootstrap_text
     from scratchdet.evaluation.config import DEFAULT_THRESHOLDS
     from scratchdet.evaluation.outputs import write_evaluation
     from scratchdet.evaluation.result import part_level_text
@@ -162,7 +165,10 @@ def evaluate_step(val: Dataset, dets: Path, sample: Path, out: Path) -> tuple[An
     write_analysis(val, dets, sample / "val", out / "analysis", force=True)
     assert result.part_level is not None
     text = result.table_text() + "\n" + part_level_text(result.part_level, DEFAULT_THRESHOLDS)
-    return result, text
+    cis = bootstrap_ap(val, dets, samples=bootstrap) if bootstrap else {}
+    if cis:
+        text += "\n" + bootstrap_text(cis)
+    return result, text, cis
 
 
 def benchmark_step(model: Path, photos: Sequence[Path], out: Path, log: Log) -> dict | None:

@@ -62,10 +62,13 @@ def _evaluate(s: DemoSettings, val: Any, model: Path, res: DemoResult) -> str:
     """Predict + evaluate + analyse the val photos; headline numbers into ``res``."""
     out = s.out
     pred = steps.predict_step(model, val, s.sample, out / "predict")
-    result, text = steps.evaluate_step(val, out / "predict" / "results.bbox.json", s.sample, out)
+    result, text, cis = steps.evaluate_step(val, out / "predict" / "results.bbox.json",
+                                            s.sample, out)
     res.files.update(predict=out / "predict", eval=out / "eval", analysis=out / "analysis")
     for g in (g for g in HEADLINE_GROUPS if g in result.groups):
         res.headline[f"val_AP50_{g}"] = result.value("AP", "0.50", group=g)
+        if g in cis and cis[g].valid:
+            res.headline[f"val_AP50_{g}_ci95"] = [round(cis[g].low, 3), round(cis[g].high, 3)]
     res.headline["val_AP_all"] = result.value("AP")
     res.headline["val_photos"] = len(val)
     res.headline["predict_s_per_photo"] = pred["s_per_photo"]
