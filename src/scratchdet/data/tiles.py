@@ -105,8 +105,9 @@ class TileSample:
 
 
 def load_window(record: ImageRecord, tile: int, context: int, lcfg: LocalizeConfig,
-                hard_top: float = 0.05) -> PhotoWindow:
-    """Decode the part window of ``record``: its part region (and boxes) + ``context`` px."""
+                hard_top: float | None = None) -> PhotoWindow:
+    """Decode the part window of ``record``: its part region (and boxes) + ``context`` px;
+    with ``hard_top``, also its strongest structure (:func:`structure_points`)."""
     if record.path is None:
         raise ValueError(f"{record.file_name}: photo not on disk (record.path is None)")
     small, (width, height) = read_reduced(record.path, lcfg.draft_scale)
@@ -142,8 +143,9 @@ def load_window(record: ImageRecord, tile: int, context: int, lcfg: LocalizeConf
     part = grid[rows][:, cols]
     xs, ys = np.arange(wx0, wx1), np.arange(wy0, wy1)
     part &= ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None, :]
-    hard = structure_points(pixels, part, hard_top)
-    return PhotoWindow((wx0, wy0, wx1, wy1), pixels, part, hard)
+    if hard_top is None:
+        return PhotoWindow((wx0, wy0, wx1, wy1), pixels, part)
+    return PhotoWindow((wx0, wy0, wx1, wy1), pixels, part, structure_points(pixels, part, hard_top))
 
 
 class TileDataset(torch.utils.data.Dataset):
@@ -205,8 +207,9 @@ class TileDataset(torch.utils.data.Dataset):
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
+        hard_top = self.cfg.hard_top if self.cfg.hard_background > 0 else None
         win = load_window(self.records[index], self.cfg.tile_size, self.cfg.context,
-                          self.cfg.localize, self.cfg.hard_top)
+                          self.cfg.localize, hard_top)
         if self.cfg.max_cached_photos > 0:
             self._cache[index] = win
             while len(self._cache) > self.cfg.max_cached_photos:
