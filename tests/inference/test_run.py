@@ -112,6 +112,16 @@ def test_predict_bad_inputs_exit_2(tiny_model: Path, tmp_path: Path) -> None:
     runtime = CliRunner().invoke(app, ["predict", str(tiny_model), str(tiny_model),
                                        "--runtime", "tensorrt"])
     assert runtime.exit_code == 2 and "runtime must be one of torch, onnx" in runtime.output
+    photo = tmp_path / "p.jpg"
+    Image.new("RGB", (64, 48), (120, 120, 120)).save(photo)
+    onnx_gpu = CliRunner().invoke(app, ["predict", str(tiny_model), str(photo), "--runtime",
+                                        "onnx", "--device", "cuda", "--out", str(tmp_path / "o")])
+    assert onnx_gpu.exit_code == 2 and "runtime onnx runs on the CPU" in onnx_gpu.output
+    if not torch.cuda.is_available():
+        gpu = CliRunner().invoke(app, ["predict", str(tiny_model), str(photo), "--device", "cuda",
+                                       "--out", str(tmp_path / "o")])
+        assert gpu.exit_code == 2 and "device cuda: no CUDA GPU is visible" in gpu.output
+    assert not (tmp_path / "o").exists()  # nothing written before the predictor is ready
 
 
 def test_onnx_runtime_gives_the_torch_detections(

@@ -19,6 +19,7 @@ def predict(
     overlays: Path | None = typer.Option(
         None, "--overlays", help="Folder for downscaled photos with the boxes drawn."),
     runtime: str = typer.Option("torch", "--runtime", help="torch or onnx."),
+    device: str = typer.Option("cpu", "--device", help="cpu, or cuda / cuda:N (torch runtime)."),
     batch_size: int = typer.Option(2, "--batch-size", min=1, help="Tiles per model call."),
     threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0: default)."),
     scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
@@ -35,7 +36,8 @@ def predict(
         photos = run.collect_photos(sources)
         ids = run.image_ids(photos, gt)
         model = run.load_runtime(checkpoint, runtime, threads or None)
-        predictor = run.make_predictor(model, batch_size, score_thr, scale, max_single or None)
+        predictor = run.make_predictor(model, batch_size, score_thr, scale, max_single or None,
+                                       device)
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

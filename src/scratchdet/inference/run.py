@@ -167,12 +167,22 @@ def _load_onnx(path: Path, threads: int | None) -> LoadedModel:
 def make_predictor(model: LoadedModel, batch_size: int = 2, score_threshold: float = 0.05,
                    scale: float = 1.0, max_single: int | None = DEFAULT_MAX_SINGLE,
                    device: str = "cpu") -> TiledPredictor:
-    """The tiled predictor with the tiling the model was trained for (torch models run on
-    ``device``; ONNX models on the CPU)."""
+    """The tiled predictor with the tiling the model was trained for, on ``device`` ("cpu",
+    "cuda", "cuda:1", ...; ONNX models run on the CPU).
+
+    Raises:
+        ValueError: a GPU device for an ONNX model, or when no CUDA GPU is visible.
+    """
+    if device != "cpu":
+        if model.runtime != "torch":
+            raise ValueError(f"runtime {model.runtime} runs on the CPU; use runtime torch for "
+                             f"device {device}")
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device}: no CUDA GPU is visible here")
     return TiledPredictor(model.detector, tile_size=model.tile_size,
                           min_overlap=model.tile_overlap, batch_size=batch_size,
                           score_threshold=score_threshold, scale=scale, max_single=max_single,
-                          device=device if model.runtime == "torch" else "cpu")
+                          device=device)
 
 
 def predict_photos(
