@@ -243,8 +243,8 @@ def paste_random(
                 invert = inverts(patch.colour, colour, cfg.bright_colours)
                 negative = invert and cfg.negative_probability > 0 and bool(
                     rng.random() < cfg.negative_probability)
-                image, pasted = paste_scratch(image, patch, x, y, gain, grey, invert=False) \
-                    if negative else paste_scratch(image, patch, x, y, gain, grey, invert)
+                image, pasted = paste_scratch(image, patch, x, y, gain, grey,
+                                              invert and not negative)
                 if not negative:
                     boxes.append(pasted)
                     cats.append(patch.category_id)
