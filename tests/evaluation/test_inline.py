@@ -9,21 +9,10 @@ import pytest
 
 from scratchdet.evaluation import SizeBand, evaluate, parse_bands
 
-CATS = [{"id": 1, "name": "scratch"}]
-
-
-def _img(i: int, name: str) -> dict:
-    return {"id": i, "file_name": name, "width": 4608, "height": 3072}
-
-
-def _ann(i: int, image_id: int, bbox: list[float]) -> dict:
-    return {"id": i, "image_id": image_id, "category_id": 1, "bbox": bbox,
-            "area": bbox[2] * bbox[3], "iscrowd": 0}
-
-
-def _det(image_id: int, bbox: list[float], score: float) -> dict:
-    return {"image_id": image_id, "bbox": bbox, "score": score, "category_id": 1}
-
+from .coco_helpers import CATS
+from .coco_helpers import ann as _ann
+from .coco_helpers import det as _det
+from .coco_helpers import img as _img
 
 GT = {"images": [_img(1, "white_a.jpg"), _img(2, "red_b.jpg")],
       "annotations": [_ann(1, 1, [100, 100, 50, 50])], "categories": CATS}
