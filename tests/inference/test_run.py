@@ -112,6 +112,8 @@ def test_predict_bad_inputs_exit_2(tiny_model: Path, tmp_path: Path) -> None:
     runtime = CliRunner().invoke(app, ["predict", str(tiny_model), str(tiny_model),
                                        "--runtime", "tensorrt"])
     assert runtime.exit_code == 2 and "runtime must be one of torch, onnx" in runtime.output
+    flips = CliRunner().invoke(app, ["predict", str(tiny_model), str(tiny_model), "--tta", "h,d"])
+    assert flips.exit_code == 2 and "unknown flip 'd'" in flips.output
     photo = tmp_path / "p.jpg"
     Image.new("RGB", (64, 48), (120, 120, 120)).save(photo)
     onnx_gpu = CliRunner().invoke(app, ["predict", str(tiny_model), str(photo), "--runtime",

@@ -123,6 +123,16 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
     assert oof("cv4") == oof("cv2")
     assert json.loads((tmp_path / "cv4" / "crossval.json").read_text())["headline"] == \
         json.loads((tmp_path / "cv2" / "crossval.json").read_text())["headline"]
+    flipped = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
+                                       "--out", str(tmp_path / "cv5"), "--folds", "3",
+                                       "--reuse", str(out), "--tta", "h", "--bootstrap", "0"])
+    assert flipped.exit_code == 0, flipped.output
+    facts = json.loads((tmp_path / "cv5" / "crossval.json").read_text())["folds"]
+    assert [f["tta"] for f in facts] == [["h"]] * 3 and {f["scale"] for f in facts} == {1.0}
+    bad = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
+                                   "--out", str(tmp_path / "cv6"), "--tta", "x"])
+    assert bad.exit_code == 2 and "unknown flip 'x'" in bad.output
+    assert not (tmp_path / "cv6").exists()
     other = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
                                      "--out", str(tmp_path / "cv3"), "--folds", "2",
                                      "--reuse", str(out)])

@@ -21,6 +21,10 @@ def crossval(
     max_single: int = typer.Option(
         2560, "--max-single", min=0, help="Predict the part region as inputs of up to this "
         "side (the default fast path, as the benchmark); 0: the model's training tiles."),
+    tta: str = typer.Option(
+        "", "--tta", help="Test-time flips of the held-out photos (h, v, hv; comma-separated)."),
+    scale: float = typer.Option(
+        1.0, "--scale", help="Decode scale of the held-out photos (0 < scale <= 4)."),
     reuse: Path | None = typer.Option(
         None, "--reuse", help="An earlier crossval --out folder: predict with its fold models, "
         "no training (compare prediction settings on the same models)."),
@@ -33,16 +37,23 @@ def crossval(
 ) -> None:
     """Train one model per fold, predict its held-out photos, evaluate them all together."""
     from scratchdet.config import ConfigError
+    from scratchdet.inference.tta import parse_tta
     from scratchdet.settings import sample_dir
     from scratchdet.training.crossval import CrossValSettings, run_crossval
 
     if any(not 0 <= f < folds for f in fold):
         typer.echo(f"error: --fold must be in 0..{folds - 1}", err=True)
         raise typer.Exit(2)
+    try:
+        flips = parse_tta(tta)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
     settings = CrossValSettings(config, sample or sample_dir(), out, folds, seed,
                                 overrides=tuple(set_), only_folds=tuple(fold) or None,
                                 max_single=max_single or None, reuse=reuse,
-                                jobs=jobs, bootstrap=bootstrap)
+                                jobs=jobs, bootstrap=bootstrap, tta=flips,
+                                scale=scale)
     try:
         res = run_crossval(settings, typer.echo)
     except (ConfigError, FileNotFoundError, ValueError) as err:

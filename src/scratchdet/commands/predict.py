@@ -26,18 +26,23 @@ def predict(
     max_single: int = typer.Option(
         2560, "--max-single", min=0,
         help="Part region up to this side runs as one input (larger: a few pieces); 0: tiles."),
+    tta: str = typer.Option(
+        "", "--tta", help="Test-time flips besides the photo, comma-separated: h, v, hv "
+        "(each one more model pass; boxes fused)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:
     """Run a trained detector over photos; write COCO results and a pass/fail CSV."""
     from scratchdet.inference import run
+    from scratchdet.inference.tta import parse_tta
 
     try:
+        flips = parse_tta(tta)
         photos = run.collect_photos(sources)
         ids = run.image_ids(photos, gt)
         model = run.load_runtime(checkpoint, runtime, threads or None)
         predictor = run.make_predictor(model, batch_size, score_thr, scale, max_single or None,
-                                       device)
+                                       device, flips)
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

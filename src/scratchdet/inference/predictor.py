@@ -38,6 +38,7 @@ from scratchdet.inference.tiling import (
     region_pieces,
     tile_grid,
 )
+from scratchdet.inference.tta import flip_image, fuse_outputs
 
 Detector = Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]]
 
@@ -72,13 +73,15 @@ class TiledPredictor:
         merge: keyword arguments of :func:`merge_tile_detections` (edge_tol, fuse_overlap,
             nms_iou).
         device: where tiles are sent.
-        scale: decode the photo at this scale (0 < scale <= 1; 0.5 uses the fast JPEG draft
-            decode); detections are returned in original pixels.
+        scale: decode the photo at this scale (0 < scale <= 4; 0.5 uses the fast JPEG draft
+            decode, above 1 the photo is enlarged); detections are returned in original pixels.
         max_single: run the part region, at the decoded scale, as inputs of their own size
             instead of square tiles: one input when it is at most this many pixels on both
             sides, else the fewest near-equal pieces of at most this side overlapping by
             ``min_overlap`` (:func:`inference.tiling.region_pieces`); the model must accept any
             size. ``None``: always ``tile_size`` tiles.
+        tta: flips of each input run besides the input itself (``"h"``, ``"v"``, ``"hv"``),
+            fused per input by :func:`inference.tta.fuse_outputs`; each costs one more pass.
     """
 
     def __init__(
@@ -94,11 +97,12 @@ class TiledPredictor:
         device: str | torch.device = "cpu",
         scale: float = 1.0,
         max_single: int | None = None,
+        tta: tuple[str, ...] = (),
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not 0 < scale <= 1:
-            raise ValueError(f"scale must be in (0, 1], got {scale}")
+        if not 0 < scale <= 4:
+            raise ValueError(f"scale must be in (0, 4], got {scale}")
         self.scale, self.max_single = scale, max_single
         self.device = torch.device(device)
         self.model = model
@@ -108,6 +112,7 @@ class TiledPredictor:
         self.batch_size, self.score_threshold = batch_size, score_threshold
         self.localize = None if whole_photo else (localize or LocalizeConfig())
         self.merge = dict(merge or {})
+        self.tta = tuple(tta)
 
     def predict(self, photo: str | Path | Image.Image) -> TiledPrediction:
         """Detections for one photo (a path or an already opened PIL image)."""
@@ -162,7 +167,14 @@ class TiledPredictor:
                 .div_(255)
                 for tile in tiles[i : i + self.batch_size]
             ]
-            outputs.extend(self.model(batch))
+            if not self.tta:
+                outputs.extend(self.model(batch))
+                continue
+            passes = [self.model(batch)]
+            passes += [self.model([flip_image(x, f) for x in batch]) for f in self.tta]
+            flips = ("", *self.tta)
+            outputs.extend(fuse_outputs([p[k] for p in passes], flips, x.shape[-1], x.shape[-2])
+                           for k, x in enumerate(batch))
         return outputs
 
     def _merge(

@@ -166,9 +166,9 @@ def _load_onnx(path: Path, threads: int | None) -> LoadedModel:
 
 def make_predictor(model: LoadedModel, batch_size: int = 2, score_threshold: float = 0.05,
                    scale: float = 1.0, max_single: int | None = DEFAULT_MAX_SINGLE,
-                   device: str = "cpu") -> TiledPredictor:
+                   device: str = "cpu", tta: tuple[str, ...] = ()) -> TiledPredictor:
     """The tiled predictor with the tiling the model was trained for, on ``device`` ("cpu",
-    "cuda", "cuda:1", ...; ONNX models run on the CPU).
+    "cuda", "cuda:1", ...; ONNX models run on the CPU), with the test-time flips ``tta``.
 
     Raises:
         ValueError: a GPU device for an ONNX model, or when no CUDA GPU is visible.
@@ -182,7 +182,7 @@ def make_predictor(model: LoadedModel, batch_size: int = 2, score_threshold: flo
     return TiledPredictor(model.detector, tile_size=model.tile_size,
                           min_overlap=model.tile_overlap, batch_size=batch_size,
                           score_threshold=score_threshold, scale=scale, max_single=max_single,
-                          device=device)
+                          device=device, tta=tta)
 
 
 def predict_photos(
@@ -211,14 +211,15 @@ def predict_photos(
 
 def predict_for_evaluation(checkpoint: str | Path, photos: Sequence[Path],
                            ids: Mapping[str, int], out_dir: str | Path,
-                           max_single: int | None = DEFAULT_MAX_SINGLE) -> list[PhotoResult]:
+                           max_single: int | None = DEFAULT_MAX_SINGLE,
+                           tta: tuple[str, ...] = (), scale: float = 1.0) -> list[PhotoResult]:
     """Predict ``photos`` as validation does (torch, on the GPU when there is one; scores
     from 0; the default fast path unless ``max_single`` says otherwise) and write the outputs
     (COCO results, verdicts at 0.5) into ``out_dir``, overwriting."""
     loaded = load_runtime(checkpoint, "torch")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     predictor = make_predictor(loaded, batch_size=2, score_threshold=0.0, max_single=max_single,
-                               device=device)
+                               device=device, tta=tta, scale=scale)
     results = predict_photos(predictor, photos, ids, loaded.category_ids)
     write_outputs(results, ids, out_dir, threshold=0.5, force=True)
     return results

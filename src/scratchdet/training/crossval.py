@@ -124,6 +124,8 @@ class CrossValSettings:
     reuse: Path | None = None  # an earlier crossval folder: its fold models, no training
     jobs: int = 1  # folds run at once, each in its own process (a GPU machine, many cores)
     bootstrap: int = 200  # photo resamples for the AP50 intervals (0: none)
+    tta: tuple[str, ...] = ()  # test-time flips of the held-out photos (inference.tta)
+    scale: float = 1.0  # decode scale of the held-out photos
 
 
 @dataclass
@@ -166,7 +168,7 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
     photos = [s.sample / im["file_name"] for im in held["images"]]
     ids = {Path(im["file_name"]).name: int(im["id"]) for im in held["images"]}
     results = run.predict_for_evaluation(model_path, photos, ids, fold_dir / "predict",
-                                         s.max_single)
+                                         s.max_single, s.tta, s.scale)
     failed = [r.error for r in results if r.error]
     if failed:
         raise ValueError(f"fold {fold}: {len(failed)} photo(s) failed, e.g. {failed[0]}")
@@ -174,7 +176,8 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
     facts = {"fold": fold, "train_photos": len(train["images"]),
              "train_boxes": len(train["annotations"]), "heldout_photos": len(held["images"]),
              "heldout_boxes": len(held["annotations"]), "train_minutes": minutes,
-             "steps": steps, "model": str(model_path), "max_single": s.max_single}
+             "steps": steps, "model": str(model_path), "max_single": s.max_single,
+             "tta": list(s.tta), "scale": s.scale}
     log(f"fold {fold}: {len(dets)} detections on held-out photos")
     return facts, dets
 

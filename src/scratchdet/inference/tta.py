@@ -1,0 +1,115 @@
+"""Test-time augmentation: run the detector on flipped copies of an input and fuse the passes.
+
+Flips: ``"h"`` (left-right), ``"v"`` (up-down), ``"hv"`` (both: a 180 degree turn). Each extra
+flip is one more model call per input, so prediction time grows in proportion.
+
+Fusion rule (:func:`fuse_passes`, a weighted box fusion): detections of all passes, in the
+input's own pixels, are taken in order of falling score; each joins the first cluster of its
+class whose fused box overlaps it at IoU >= ``iou`` and that holds no detection of the same
+pass yet, or opens a cluster of its own. A cluster's box is the score-weighted mean of its
+members' boxes; its score is the sum of its members' scores divided by the number of passes,
+so a box that only one pass of three reports keeps a third of its score. Pure numpy functions
+except :func:`flip_image` and :func:`fuse_outputs`, which take and give torch tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from scratchdet.inference.tiling import box_iou
+
+FLIPS = ("h", "v", "hv")
+
+
+def parse_tta(text: str) -> tuple[str, ...]:
+    """Flips from a comma-separated setting: ``"h,v"`` -> ``("h", "v")``; ``""``/``"none"``: none.
+
+    Raises:
+        ValueError: an unknown or repeated flip.
+    """
+    if text.strip().lower() in ("", "none"):
+        return ()
+    flips = tuple(part.strip().lower() for part in text.split(","))
+    bad = [f for f in flips if f not in FLIPS]
+    if bad:
+        raise ValueError(f"tta: unknown flip {bad[0]!r}; expected a comma-separated subset of "
+                         f"{', '.join(FLIPS)} (or none)")
+    if len(set(flips)) != len(flips):
+        raise ValueError(f"tta: flip repeated in {text!r}")
+    return flips
+
+
+def flip_image(image: torch.Tensor, flip: str) -> torch.Tensor:
+    """``image[..., H, W]`` flipped left-right (``"h"``), up-down (``"v"``) or both (``"hv"``)."""
+    dims = {"h": [-1], "v": [-2], "hv": [-2, -1]}[flip]
+    return torch.flip(image, dims)
+
+
+def unflip_boxes(boxes: np.ndarray, width: float, height: float, flip: str) -> np.ndarray:
+    """xyxy ``boxes`` found on a ``width`` x ``height`` input flipped by ``flip``, mapped back."""
+    out = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+    if "h" in flip:
+        out[:, [0, 2]] = width - out[:, [2, 0]]
+    if "v" in flip:
+        out[:, [1, 3]] = height - out[:, [3, 1]]
+    return out
+
+
+def fuse_passes(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+                passes: np.ndarray, n_passes: int,
+                iou: float = 0.55) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fused ``(boxes, scores, labels)`` of detections from ``n_passes`` passes (rule above).
+
+    ``passes[i]`` is the pass index of detection ``i``. Output is sorted by falling score.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    members: list[list[int]] = []
+    fused: list[np.ndarray] = []
+    for i in order:
+        home = -1
+        for c, idx in enumerate(members):
+            if labels[idx[0]] != labels[i] or any(passes[j] == passes[i] for j in idx):
+                continue
+            if box_iou(fused[c][None], boxes[i][None])[0, 0] >= iou:
+                home = c
+                break
+        if home < 0:
+            members.append([int(i)])
+            fused.append(boxes[i].copy())
+            continue
+        members[home].append(int(i))
+        w = scores[members[home]]
+        fused[home] = (boxes[members[home]] * w[:, None]).sum(0) / max(w.sum(), 1e-12)
+    out_scores = np.array([scores[idx].sum() / n_passes for idx in members])
+    out_labels = np.array([labels[idx[0]] for idx in members], dtype=np.int64)
+    out_boxes = np.array(fused).reshape(-1, 4)
+    keep = np.argsort(-out_scores, kind="stable") if members else np.zeros(0, dtype=np.int64)
+    return out_boxes[keep], out_scores[keep], out_labels[keep]
+
+
+def fuse_outputs(outputs: Sequence[dict[str, torch.Tensor]], flips: Sequence[str],
+                 width: int, height: int, iou: float = 0.55) -> dict[str, torch.Tensor]:
+    """One detector output from the outputs of the passes over one input.
+
+    ``outputs[k]`` came from the input flipped by ``flips[k]`` (``""``: not flipped); boxes are
+    mapped back to the input's pixels and fused (:func:`fuse_passes`).
+    """
+    if len(outputs) != len(flips):
+        raise ValueError(f"{len(outputs)} outputs for {len(flips)} flips")
+    boxes, scores, labels, passes = [], [], [], []
+    for k, (out, flip) in enumerate(zip(outputs, flips, strict=True)):
+        b = out["boxes"].detach().cpu().double().numpy()
+        boxes.append(unflip_boxes(b, width, height, flip) if flip else b.reshape(-1, 4))
+        scores.append(out["scores"].detach().cpu().double().numpy())
+        labels.append(out["labels"].detach().cpu().numpy())
+        passes.append(np.full(len(b), k, dtype=np.int64))
+    fb, fs, fl = fuse_passes(np.concatenate(boxes), np.concatenate(scores),
+                             np.concatenate(labels), np.concatenate(passes), len(flips), iou)
+    return {"boxes": torch.as_tensor(fb, dtype=torch.float32).reshape(-1, 4),
+            "scores": torch.as_tensor(fs, dtype=torch.float32),
+            "labels": torch.as_tensor(fl, dtype=torch.int64)}
