@@ -28,7 +28,7 @@ def test_benchmark_on_one_photo_writes_json_and_markdown(sample: Path, tmp_path:
     result = runner.invoke(app, [
         "benchmark", str(photo), "--model", "lite0_fpn_fast", "--runtime", "onnx",
         "--scale", "0.125", "--repeat", "1", "--warmup", "0", "--seed-size", "256x160",
-        "--out", str(out),
+        "--tta", "h", "--out", str(out),
     ])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -48,6 +48,7 @@ def test_benchmark_on_one_photo_writes_json_and_markdown(sample: Path, tmp_path:
     assert set(data["onnx_vs_torch"]) == {"total", "model"}
     md = (out / "benchmark.md").read_text()
     assert data["headline"] in md and "| lite0_fpn_fast (onnx) |" in md
+    assert data["settings"]["tta"] == ["h"] and "test-time flips h," in md
 
 
 def test_bad_inputs_are_named(tmp_path: Path) -> None:
@@ -60,6 +61,8 @@ def test_bad_inputs_are_named(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "missing.ckpt" in result.output
     result = runner.invoke(app, ["benchmark", str(photo), "--seed-size", "big"])
     assert result.exit_code == 2 and "--seed-size" in result.output
+    result = runner.invoke(app, ["benchmark", str(photo), "--tta", "r90"])
+    assert result.exit_code == 2 and "unknown flip 'r90'" in result.output
     with pytest.raises(FileNotFoundError, match="no photos"):
         find_photos(tmp_path / "empty")
 

@@ -37,6 +37,7 @@ def benchmark(
         2560, "--max-single", help="Region up to this side runs as one input; 0: always tiles."),
     tile_size: int = typer.Option(1024, "--tile-size"),
     min_overlap: int = typer.Option(256, "--min-overlap"),
+    tta: str = typer.Option("", "--tta", help="Test-time flips (h, v, hv; comma-separated)."),
     threads: int = typer.Option(2, "--threads", help="Intra-op threads (torch and ORT)."),
     repeat: int = typer.Option(1, "--repeat", help="Timed passes over the photos."),
     warmup: int = typer.Option(1, "--warmup", help="Untimed predictions before timing."),
@@ -52,8 +53,10 @@ def benchmark(
 ) -> None:
     """End-to-end latency per photo (decode, localise, model, merge) vs the seed model."""
     from scratchdet.inference import benchmark as bench
+    from scratchdet.inference.tta import parse_tta
 
     try:
+        flips = parse_tta(tta)
         photos = bench.find_photos(images)
         if checkpoint is not None and not checkpoint.is_file():
             raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
@@ -61,7 +64,7 @@ def benchmark(
         settings = bench.BenchmarkSettings(
             model=model, checkpoint=checkpoint, runtime=runtime, scale=scale,
             max_single=max_single or None, tile_size=tile_size, min_overlap=min_overlap,
-            threads=threads, repeat=repeat, warmup=warmup, seed_baseline=seed_baseline,
+            tta=flips, threads=threads, repeat=repeat, warmup=warmup, seed_baseline=seed_baseline,
             seed_photos=seed_photos or None, seed_min_size=seed_min, seed_max_size=seed_max,
             compare_runtimes=compare_runtimes and not str(checkpoint or "").endswith(".onnx"),
         )

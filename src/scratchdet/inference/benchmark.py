@@ -53,6 +53,7 @@ class BenchmarkSettings:
     seed_min_size: int = 800
     seed_max_size: int = 1333
     compare_runtimes: bool = True
+    tta: tuple[str, ...] = ()  # test-time flips (inference.tta), one more pass each
 
 
 def find_photos(spec: str | Path) -> list[Path]:
@@ -186,7 +187,7 @@ def _detectors(
 def _predictor(detector: Callable[..., Any], settings: BenchmarkSettings) -> TiledPredictor:
     return TiledPredictor(
         detector, tile_size=settings.tile_size, min_overlap=settings.min_overlap,
-        batch_size=1, scale=settings.scale, max_single=settings.max_single,
+        batch_size=1, scale=settings.scale, max_single=settings.max_single, tta=settings.tta,
     )
 
 
@@ -285,6 +286,7 @@ def to_markdown(data: dict[str, Any]) -> str:
         f"**{data['headline']}**", "",
         f"{len(data['photos'])} photos, repeat {s['repeat']}, warm-up {s['warmup']}, "
         f"{data['torch_threads']} threads, scale {s['scale']}, max_single {s['max_single']}, "
+        f"test-time flips {','.join(s.get('tta') or []) or 'none'}, "
         f"tiles {s['tile_size']}/{s['min_overlap']}; weights: {data['model_info']['weights']}; "
         "the seed model has random weights (latency does not depend on them).", "",
         "| run | " + " | ".join(f"{p} mean / med / p90 (s)" for p in PHASES)
