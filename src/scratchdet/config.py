@@ -82,10 +82,28 @@ def load_config(
             raise ConfigError(f"{path}: expected a mapping of key: value, got {kind}")
         data.update(loaded)
     over = parse_overrides(overrides)
-    data.update(over)
+    for key, value in over.items():
+        _set_dotted(data, key, value)
     if over:
         source += " + --set " + ", ".join(over)
     return validate_config(cls, data, source)
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """``data[key] = value``; a dotted key (``tile_options.hard_background``) sets one entry
+    of a nested mapping and keeps its other entries."""
+    *parents, leaf = key.split(".")
+    node = data
+    for depth, part in enumerate(parents):
+        child = node.get(part)
+        if child is None:
+            child = {}
+        elif not isinstance(child, Mapping):
+            where = ".".join(parents[: depth + 1])
+            raise ConfigError(f"override '{key}': '{where}' is {child!r}, not a mapping")
+        node[part] = dict(child)
+        node = node[part]
+    node[leaf] = value
 
 
 def dump_config(cfg: StrictConfig) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from scratchdet.data.synthesis import preview_synthesis
 from scratchdet.data.tile_ops import (
     color_jitter,
     hflip_boxes,
+    mined_points,
     random_tile_over,
     rot90_boxes,
     structure_points,
@@ -282,3 +284,37 @@ def test_colour_balance_gives_each_colour_the_same_share(records) -> None:
         counts[balance] = sum(ds._draw_tile(np.random.default_rng(i))[0] == 3 for i in range(400))
     # white: 3 photos, 3 boxes; red: 1 photo, 1 box -> unbalanced 1/4, balanced 1/2
     assert 70 <= counts[False] <= 130 and 170 <= counts[True] <= 230, counts
+
+
+def test_mined_points_keep_false_boxes_only(records) -> None:
+    dets = [
+        {"image_id": 0, "bbox": [410, 310, 40, 60], "score": 0.9},  # centre in a true box
+        {"image_id": 0, "bbox": [600, 400, 20, 20], "score": 0.8},  # false: kept
+        {"image_id": 2, "bbox": [500, 500, 10, 30], "score": 0.25},  # clean photo: kept
+        {"image_id": 2, "bbox": [500, 500, 10, 30], "score": 0.1},  # below min_score
+        {"image_id": 7, "bbox": [1, 1, 5, 5], "score": 0.9},  # not a training photo
+    ]
+    assert mined_points(records, dets, 0.2) == [(0, 610.0, 410.0), (2, 505.0, 515.0)]
+    assert mined_points(records, dets, 0.85) == []
+
+
+def test_hard_negative_tiles_are_centred_on_mined_boxes(records, tmp_path: Path) -> None:
+    mined = tmp_path / "mined.bbox.json"
+    mined.write_text(json.dumps([{"image_id": 2, "bbox": [500, 500, 10, 30], "score": 0.5},
+                                 {"image_id": 0, "bbox": [600, 400, 20, 20], "score": 0.4}]))
+    cfg = _cfg(positive_fraction=0.0, hard_background=1.0, hard_negatives=str(mined),
+               synthesis={"enabled": False}, samples_per_epoch=20)
+    ds = TileDataset(records, cfg=cfg)
+    assert len(ds.window(0).hard) == 0  # structure points are not computed then
+    hits = {0: 0, 2: 0}
+    for i in range(len(ds)):
+        s = ds.sample(i)
+        x, y = {0: (610, 410), 2: (505, 515)}[s.record]
+        assert s.tile[0] <= x < s.tile[2] and s.tile[1] <= y < s.tile[3], (i, s.tile)
+        hits[s.record] += 1
+    assert min(hits.values()) >= 4
+    for bad, match in (("{", "cannot read as COCO results"), ('{"a": 1}', "expected a list"),
+                       ('[{"image_id": 1, "bbox": [1, 2]}]', "detection 0 needs image_id")):
+        mined.write_text(bad)
+        with pytest.raises(ValueError, match=match):
+            TileDataset(records, cfg=cfg)

@@ -55,6 +55,16 @@ def test_bad_value_names_the_key(override: str, key: str) -> None:
     assert f"  {key}" in str(err.value)
 
 
+def test_dotted_override_sets_one_nested_entry() -> None:
+    cfg = load_config(TrainConfig, CONFIGS / "cpu_fast.yaml",
+                      ["tile_options.hard_background=0.5", "tile_options.synthesis.copies=3"])
+    assert cfg.tile_options["hard_background"] == 0.5
+    assert cfg.tile_options["samples_per_epoch"] == 128  # the file's other entries stay
+    assert cfg.tile_options["synthesis"] == {"copies": 3}
+    with pytest.raises(ConfigError, match=r"'lr' is 0.01, not a mapping"):
+        load_config(TrainConfig, CONFIGS / "cpu_fast.yaml", ["lr.value=1"])
+
+
 def test_min_lr_above_lr_is_rejected() -> None:
     with pytest.raises(ConfigError, match=r"min_lr \(0.1\) must not exceed lr"):
         load_config(TrainConfig, None, ["min_lr=0.1", "lr=0.01"])

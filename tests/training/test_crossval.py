@@ -133,6 +133,23 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
                                    "--out", str(tmp_path / "cv6"), "--tta", "x"])
     assert bad.exit_code == 2 and "unknown flip 'x'" in bad.output
     assert not (tmp_path / "cv6").exists()
+    # a second round: each fold mines hard negatives on its own training photos
+    args = ["crossval", str(CONFIG), "--sample", str(tiny_sample), "--folds", "3",
+            "--mine-from", str(out), "--bootstrap", "0", *TINY]
+    no_share = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "cv7")])
+    assert no_share.exit_code == 2 and "hard_background is 0" in no_share.output
+    mined = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "cv8"),
+                                     "--set", "tile_options.hard_background=0.5"])
+    assert mined.exit_code == 0, mined.output
+    assert mined.output.count("mining hard negatives on 2 training photos") == 3
+    for f in json.loads((tmp_path / "cv8" / "crossval.json").read_text())["folds"]:
+        fold_dir = tmp_path / "cv8" / f"fold{f['fold']}"
+        train_ids = {im["id"] for im in json.loads((fold_dir / "train.json").read_text())["images"]}
+        found = json.loads((fold_dir / "mined" / "results.bbox.json").read_text())
+        assert found and {d["image_id"] for d in found} <= train_ids
+        assert f["mined_from"] == str(out)
+        config = (fold_dir / "runs" / "model" / "config.yaml").read_text()
+        assert f"hard_negatives: {fold_dir / 'mined' / 'results.bbox.json'}" in config
     other = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
                                      "--out", str(tmp_path / "cv3"), "--folds", "2",
                                      "--reuse", str(out)])

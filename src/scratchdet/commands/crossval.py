@@ -28,6 +28,10 @@ def crossval(
     reuse: Path | None = typer.Option(
         None, "--reuse", help="An earlier crossval --out folder: predict with its fold models, "
         "no training (compare prediction settings on the same models)."),
+    mine_from: Path | None = typer.Option(
+        None, "--mine-from", help="An earlier crossval --out folder (same folds): each fold "
+        "trains with the false boxes its model finds on the fold's training photos as hard "
+        "negatives (needs tile_options.hard_background > 0)."),
     bootstrap: int = typer.Option(
         200, "--bootstrap", min=0, help="Photo resamples for 95% intervals of the pooled "
         "AP50 per colour (0: none)."),
@@ -53,7 +57,7 @@ def crossval(
                                 overrides=tuple(set_), only_folds=tuple(fold) or None,
                                 max_single=max_single or None, reuse=reuse,
                                 jobs=jobs, bootstrap=bootstrap, tta=flips,
-                                scale=scale)
+                                scale=scale, mine_from=mine_from)
     try:
         res = run_crossval(settings, typer.echo)
     except (ConfigError, FileNotFoundError, ValueError) as err:

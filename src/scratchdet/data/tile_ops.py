@@ -1,12 +1,17 @@
-"""Pure helpers of the tile dataset: tile placement, box transforms, jitter, structure."""
+"""Helpers of the tile dataset: tile placement, box transforms, jitter, structure, mined
+hard negatives (pure functions except :func:`read_detections`, which reads a file)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from scratchdet.data.records import ImageRecord
 from scratchdet.inference.tiling import Tile
 
 
@@ -93,3 +98,50 @@ def structure_points(pixels: np.ndarray, part: np.ndarray, top: float = 0.05,
     cut = np.quantile(grad[on], 1 - top)
     rows, cols = np.nonzero(on & (grad >= cut) & (grad > 0))
     return np.stack([cols * step + centre, rows * step + centre], axis=1).astype(np.int64)
+
+
+def xyxy(record: ImageRecord) -> np.ndarray:
+    """The record's boxes as float[N, 4] xyxy."""
+    b = np.array([box.bbox for box in record.boxes], dtype=np.float64).reshape(-1, 4)
+    b[:, 2:] += b[:, :2]
+    return b
+
+
+def mined_points(records: Sequence[ImageRecord], detections: Sequence[Mapping[str, Any]],
+                 min_score: float) -> list[tuple[int, float, float]]:
+    """``(record index, x, y)`` centres of the false boxes among ``detections``.
+
+    A detection (COCO results: ``image_id``, ``bbox`` xywh, ``score``) is false when its score
+    is at least ``min_score`` and its centre lies inside no ground-truth box of its photo;
+    detections of photos not in ``records`` are ignored.
+    """
+    index = {r.id: i for i, r in enumerate(records)}
+    points = []
+    for det in detections:
+        i = index.get(int(det["image_id"]))
+        if i is None or float(det["score"]) < min_score:
+            continue
+        x, y, w, h = (float(v) for v in det["bbox"])
+        cx, cy = x + w / 2, y + h / 2
+        gt = xyxy(records[i])
+        if len(gt) and np.any((gt[:, 0] <= cx) & (cx <= gt[:, 2]) & (gt[:, 1] <= cy)
+                              & (cy <= gt[:, 3])):
+            continue
+        points.append((i, cx, cy))
+    return points
+
+
+def read_detections(path: str | Path) -> list[dict[str, Any]]:
+    """A COCO results json (a list of detections with image_id, bbox, score)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read as COCO results json ({err})") from None
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a list of detections, got {type(data).__name__}")
+    for k, det in enumerate(data):
+        if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= set(det) \
+                or len(det["bbox"]) != 4:
+            raise ValueError(f"{path}: detection {k} needs image_id, bbox [x, y, w, h] and "
+                             f"score, got {det!r:.120}")
+    return data

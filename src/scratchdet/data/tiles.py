@@ -8,7 +8,9 @@ full resolution:
 - otherwise a *background* tile at a random place over the part region of a random photo
   (scratched or clean; any boxes it holds are targets too); a ``hard_background`` share of
   them is centred on the part's strongest structure instead (moulded grooves, ribs, edges:
-  where false boxes appear, see :func:`structure_points`).
+  where false boxes appear, see :func:`structure_points`), or, with ``hard_negatives``, on
+  the false boxes an earlier model drew on these photos (mined hard negatives:
+  :func:`mined_points`).
 
 ``colour_balance`` draws boxes and photos so that each part colour gets the same share of
 tiles (the sample has 41 white scratches and 4 red ones).
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from scratchdet.config import StrictConfig
 from scratchdet.data.records import Dataset, ImageRecord, colour_from_name
@@ -39,10 +41,13 @@ from scratchdet.data.synthesis import ScratchPatch, SynthesisConfig, cut_scratch
 from scratchdet.data.tile_ops import (
     color_jitter,
     hflip_boxes,
+    mined_points,
     random_tile_over,
+    read_detections,
     rot90_boxes,
     structure_points,
     vflip_boxes,
+    xyxy,
 )
 from scratchdet.inference.localize import LocalizeConfig, foreground_mask, locate_part, read_reduced
 from scratchdet.inference.tiling import Tile, boxes_into_tile
@@ -66,18 +71,22 @@ class TileConfig(StrictConfig):
     hard_background: float = Field(
         0.0, ge=0, le=1, description="share of background tiles centred on strong structure")
     hard_top: float = Field(0.05, gt=0, le=1, description="structure: top share of part cells")
+    hard_negatives: str | None = Field(
+        None, description="COCO results json of a model's detections on these training "
+        "photos: hard background tiles centred on its false boxes instead of structure")
+    hard_min_score: float = Field(0.2, ge=0, le=1, description="hard_negatives: lowest score")
     colour_balance: bool = Field(False, description="same tile share for each part colour")
     max_cached_photos: int = Field(64, ge=0, description="decoded part windows kept in memory")
     seed: int = 0
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
     localize: LocalizeConfig = Field(default_factory=LocalizeConfig)
 
-
-def xyxy(record: ImageRecord) -> np.ndarray:
-    """The record's boxes as float[N, 4] xyxy."""
-    b = np.array([box.bbox for box in record.boxes], dtype=np.float64).reshape(-1, 4)
-    b[:, 2:] += b[:, :2]
-    return b
+    @model_validator(mode="after")
+    def _hard_negatives_need_a_share(self) -> TileConfig:
+        if self.hard_negatives and self.hard_background <= 0:
+            raise ValueError("hard_negatives is set but hard_background is 0: set "
+                             "tile_options.hard_background (e.g. 0.5) to use them")
+        return self
 
 
 @dataclass
@@ -190,6 +199,10 @@ class TileDataset(torch.utils.data.Dataset):
         scratched = sum(r.scratched for r in self.records)
         self.synthesis = self.cfg.synthesis.active(scratched)
         self._bank: list[ScratchPatch] | None = None
+        self._mined: list[tuple[int, float, float]] = []
+        if self.cfg.hard_negatives:
+            self._mined = mined_points(self.records, read_detections(self.cfg.hard_negatives),
+                                       self.cfg.hard_min_score)
 
     def __len__(self) -> int:
         return self.cfg.samples_per_epoch or 16 * len(self.records)
@@ -207,7 +220,8 @@ class TileDataset(torch.utils.data.Dataset):
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        hard_top = self.cfg.hard_top if self.cfg.hard_background > 0 else None
+        structure = self.cfg.hard_background > 0 and not self.cfg.hard_negatives
+        hard_top = self.cfg.hard_top if structure else None
         win = load_window(self.records[index], self.cfg.tile_size, self.cfg.context,
                           self.cfg.localize, hard_top)
         if self.cfg.max_cached_photos > 0:
@@ -260,9 +274,12 @@ class TileDataset(torch.utils.data.Dataset):
             rec, j = self._box_index[self._pick(len(self._box_index), self._box_p, rng)]
             win = self.window(rec)
             return rec, random_tile_over(xyxy(self.records[rec])[j], win.window, t, rng)
+        hard = self.cfg.hard_background
+        if self._mined and rng.random() < hard:
+            rec, x, y = self._mined[int(rng.integers(len(self._mined)))]
+            return rec, random_tile_over((x, y, x + 1, y + 1), self.window(rec).window, t, rng)
         rec = self._pick(len(self.records), self._photo_p, rng)
         win = self.window(rec)
-        hard = self.cfg.hard_background
         if hard > 0 and len(win.hard) and rng.random() < hard:
             x, y = win.hard[int(rng.integers(len(win.hard)))] + np.array(win.window[:2])
             return rec, random_tile_over((x, y, x + 1, y + 1), win.window, t, rng)

@@ -7,12 +7,15 @@ clean/scratched), trains one model per fold on the other folds with the same con
 the held-out fold with the tiled predictor, and evaluates all out-of-fold detections together
 with the project's evaluator (table per colour + part level). No held-out photo is used to
 pick a checkpoint: per-epoch validation is switched off and each fold keeps its last weights.
+With ``mine_from`` (an earlier run, same folds) each fold first predicts its own training
+photos with that run's fold model and trains with the false boxes found as hard negatives
+(``tile_options.hard_negatives``): a second round that never looks at the held-out fold.
 
 Output folder::
 
     train_val.json               the pooled photos (file names relative to the sample root)
     folds.json                   file name -> fold
-    fold<i>/train.json, heldout.json, runs/..., predict/
+    fold<i>/train.json, heldout.json, runs/..., predict/, mined/ (with mine_from)
     oof.bbox.json                out-of-fold detections of every photo (COCO results)
     eval/                        evaluator outputs (metrics.json, table, part level)
     crossval.json                per-fold facts (photos, boxes, minutes, AP50) + headline
@@ -126,6 +129,7 @@ class CrossValSettings:
     bootstrap: int = 200  # photo resamples for the AP50 intervals (0: none)
     tta: tuple[str, ...] = ()  # test-time flips of the held-out photos (inference.tta)
     scale: float = 1.0  # decode scale of the held-out photos
+    mine_from: Path | None = None  # an earlier crossval folder: mine hard negatives with its models
 
 
 @dataclass
@@ -138,15 +142,16 @@ class CrossValResult:
     text: str = ""
 
 
-def fold_config(s: CrossValSettings, fold_dir: Path) -> Any:
-    """The training config of one fold: the file, the fold's data, no per-epoch validation."""
+def fold_config(s: CrossValSettings, fold_dir: Path, extra: Sequence[str] = ()) -> Any:
+    """The training config of one fold: the file, the fold's data, no per-epoch validation
+    (``extra``: more overrides)."""
     from scratchdet.config import load_config
     from scratchdet.training.config import TrainConfig
 
     fixed = [f"train_annotations={fold_dir / 'train.json'}", f"train_images={s.sample}",
              f"val_annotations={fold_dir / 'heldout.json'}", f"val_images={s.sample}",
              "val_every_n_epochs=100000", f"output_dir={fold_dir / 'runs'}", "run_name=model"]
-    return load_config(TrainConfig, s.config, [*s.overrides, *fixed])
+    return load_config(TrainConfig, s.config, [*s.overrides, *extra, *fixed])
 
 
 def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, int],
@@ -164,7 +169,9 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
         model_path = Path(reused[fold]["model"])
         minutes, steps = reused[fold]["train_minutes"], reused[fold]["steps"]
     else:
-        model_path, minutes, steps = _train_fold(s, fold_dir, train, held, fold, log)
+        extra = [] if s.mine_from is None else [
+            f"tile_options.hard_negatives={_mine(s, fold_dir, train, fold, log)}"]
+        model_path, minutes, steps = _train_fold(s, fold_dir, train, held, fold, log, extra)
     photos = [s.sample / im["file_name"] for im in held["images"]]
     ids = {Path(im["file_name"]).name: int(im["id"]) for im in held["images"]}
     results = run.predict_for_evaluation(model_path, photos, ids, fold_dir / "predict",
@@ -177,17 +184,34 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
              "train_boxes": len(train["annotations"]), "heldout_photos": len(held["images"]),
              "heldout_boxes": len(held["annotations"]), "train_minutes": minutes,
              "steps": steps, "model": str(model_path), "max_single": s.max_single,
-             "tta": list(s.tta), "scale": s.scale}
+             "tta": list(s.tta), "scale": s.scale,
+             "mined_from": None if s.mine_from is None else str(s.mine_from)}
     log(f"fold {fold}: {len(dets)} detections on held-out photos")
     return facts, dets
 
 
+def _mine(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any], fold: int,
+          log: Log) -> Path:
+    """Detections of ``s.mine_from``'s fold model on this fold's training photos (a file)."""
+    from scratchdet.inference import run
+
+    assert s.mine_from is not None
+    facts = json.loads((s.mine_from / "crossval.json").read_text(encoding="utf-8"))["folds"]
+    model = Path(next(f["model"] for f in facts if f["fold"] == fold))
+    photos = [s.sample / im["file_name"] for im in train["images"]]
+    ids = {Path(im["file_name"]).name: int(im["id"]) for im in train["images"]}
+    log(f"fold {fold}: mining hard negatives on {len(photos)} training photos with {model}")
+    run.predict_for_evaluation(model, photos, ids, fold_dir / "mined", s.max_single)
+    return fold_dir / "mined" / "results.bbox.json"
+
+
 def _train_fold(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any],
-                held: Mapping[str, Any], fold: int, log: Log) -> tuple[Path, float, int]:
+                held: Mapping[str, Any], fold: int, log: Log,
+                extra: Sequence[str] = ()) -> tuple[Path, float, int]:
     """Train the fold's model; (model file, minutes, steps)."""
     from scratchdet.training.fit import fit
 
-    cfg = fold_config(s, fold_dir)
+    cfg = fold_config(s, fold_dir, extra)
     log(f"fold {fold}: training on {len(train['images'])} photos "
         f"({len(train['annotations'])} boxes), holding out {len(held['images'])}")
     start = time.perf_counter()
@@ -246,13 +270,23 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     from scratchdet.evaluation.outputs import write_evaluation
     from scratchdet.evaluation.result import part_level_text
 
-    fold_config(s, s.out / "fold0")  # fail early on a bad config or override
+    mined = [] if s.mine_from is None else [f"tile_options.hard_negatives={s.mine_from}"]
+    cfg = fold_config(s, s.out / "fold0", mined)  # fail early on a bad config or override
+    if cfg.input_mode == "tiles":
+        from scratchdet.config import validate_config
+        from scratchdet.data.tiles import TileConfig
+
+        validate_config(TileConfig, cfg.tile_options, source="tile_options")
     coco = merge_present(s.sample, s.splits)
     folds = assign_folds(coco, s.folds, s.seed)
     names = {im["id"]: im["file_name"] for im in coco["images"]}
     by_name = {names[i]: f for i, f in sorted(folds.items())}
     chosen = list(range(s.folds) if s.only_folds is None else s.only_folds)
     reused = None if s.reuse is None else reused_models(s.reuse, by_name, chosen)
+    if s.mine_from is not None:
+        if reused is not None:
+            raise ValueError("mine_from trains new models; it cannot go with reuse")
+        reused_models(s.mine_from, by_name, chosen)  # same folds, a model for each
     write_json_atomic(s.out / "train_val.json", coco, force=True)
     write_json_atomic(s.out / "folds.json", by_name, force=True, indent=1)
     res = CrossValResult(s.out)
