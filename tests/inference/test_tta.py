@@ -76,6 +76,8 @@ def test_fuse_passes_keeps_same_pass_and_other_class_apart() -> None:
     empty = fuse_passes(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64),
                         np.zeros(0, dtype=np.int64), 2)
     assert empty[0].shape == (0, 4) and len(empty[1]) == 0 and len(empty[2]) == 0
+    with pytest.raises(ValueError, match=r"pass indices must be in \[0, 2\), got 0..2"):
+        fuse_passes(boxes, scores, np.array([1, 1, 1]), np.array([0, 2, 1]), 2)
 
 
 def test_fuse_outputs_maps_back_and_checks_lengths() -> None:

@@ -63,33 +63,36 @@ def fuse_passes(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
                 iou: float = 0.55) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fused ``(boxes, scores, labels)`` of detections from ``n_passes`` passes (rule above).
 
-    ``passes[i]`` is the pass index of detection ``i``. Output is sorted by falling score.
+    ``passes[i]`` (``0 <= passes[i] < n_passes``) is the pass of detection ``i``. Output is
+    sorted by falling score.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-scores, kind="stable")
-    members: list[list[int]] = []
-    fused: list[np.ndarray] = []
-    for i in order:
-        home = -1
-        for c, idx in enumerate(members):
-            if labels[idx[0]] != labels[i] or any(passes[j] == passes[i] for j in idx):
-                continue
-            if box_iou(fused[c][None], boxes[i][None])[0, 0] >= iou:
-                home = c
-                break
-        if home < 0:
-            members.append([int(i)])
-            fused.append(boxes[i].copy())
-            continue
-        members[home].append(int(i))
-        w = scores[members[home]]
-        fused[home] = (boxes[members[home]] * w[:, None]).sum(0) / max(w.sum(), 1e-12)
-    out_scores = np.array([scores[idx].sum() / n_passes for idx in members])
-    out_labels = np.array([labels[idx[0]] for idx in members], dtype=np.int64)
-    out_boxes = np.array(fused).reshape(-1, 4)
-    keep = np.argsort(-out_scores, kind="stable") if members else np.zeros(0, dtype=np.int64)
-    return out_boxes[keep], out_scores[keep], out_labels[keep]
+    labels, passes = np.asarray(labels, dtype=np.int64), np.asarray(passes, dtype=np.int64)
+    if len(passes) and not (passes.min() >= 0 and passes.max() < n_passes):
+        raise ValueError(f"pass indices must be in [0, {n_passes}), got {passes.min()}.."
+                         f"{passes.max()}")
+    n = len(boxes)
+    fused, box_sum = np.zeros((n, 4)), np.zeros((n, 4))
+    weight, score_sum = np.zeros(n), np.zeros(n)
+    label, used = np.zeros(n, dtype=np.int64), np.zeros((n, max(n_passes, 1)), dtype=bool)
+    count = 0
+    for i in np.argsort(-scores, kind="stable"):
+        ok = (label[:count] == labels[i]) & ~used[:count, passes[i]]
+        if ok.any():
+            ok &= box_iou(fused[:count], boxes[i][None])[:, 0] >= iou
+        hits = np.flatnonzero(ok)
+        c = int(hits[0]) if len(hits) else count
+        if c == count:
+            label[c], count = labels[i], count + 1
+        w = max(scores[i], 1e-9)
+        used[c, passes[i]] = True
+        box_sum[c] += w * boxes[i]
+        weight[c] += w
+        score_sum[c] += scores[i]
+        fused[c] = box_sum[c] / weight[c]
+    order = np.argsort(-score_sum[:count], kind="stable")
+    return fused[order], score_sum[order] / n_passes, label[order]
 
 
 def fuse_outputs(outputs: Sequence[dict[str, torch.Tensor]], flips: Sequence[str],
