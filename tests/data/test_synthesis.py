@@ -174,3 +174,28 @@ def test_negative_pastes_keep_source_polarity_and_get_no_box() -> None:
     lit, boxes, _ = paste_random(red, part, np.zeros((0, 4)), [patch],
                                  np.random.default_rng(0), plain, 1, colour="red")
     assert len(boxes) == 1 and lit.astype(int).sum() > red.astype(int).sum()
+
+
+def test_clip_polarity_keeps_only_the_scratch_sign() -> None:
+    delta = np.zeros((4, 4, 3), dtype=np.float32)
+    delta[1, :] = 30.0  # a light line
+    delta[2, :] = -20.0  # a dark groove beside it
+    patch = ScratchPatch(delta, np.ones((4, 4), dtype=np.float32), "s", 1, "red")
+    base = np.full((6, 6, 3), 100, dtype=np.uint8)
+    both, _ = paste_scratch(base, patch, 1, 1)
+    light, _ = paste_scratch(base, patch, 1, 1, sign=1)
+    dark, _ = paste_scratch(base, patch, 1, 1, sign=-1)
+    assert both[2, 1:5, 0].tolist() == [130] * 4 and both[3, 1:5, 0].tolist() == [80] * 4
+    assert light[2, 1:5, 0].tolist() == [130] * 4 and light[3, 1:5, 0].tolist() == [100] * 4
+    assert dark[2, 1:5, 0].tolist() == [100] * 4 and dark[3, 1:5, 0].tolist() == [80] * 4
+    # in paste_random: red parts only get lighter, white parts only darker; off by default
+    part = np.ones((60, 60), dtype=bool)
+    red = np.full((60, 60, 3), (150, 50, 40), dtype=np.uint8)
+    cfg = SynthesisConfig(scale_range=(1.0, 1.0), grey_probability=0.0, clip_polarity=True)
+    for colour, sign in (("red", 1), ("white", -1), ("", 0)):
+        out, boxes, _ = paste_random(red, part, np.zeros((0, 4)), [patch],
+                                     np.random.default_rng(0), cfg, 1, colour=colour)
+        change = out.astype(int) - red
+        assert len(boxes) == 1
+        assert (sign * change >= 0).all() if sign else (change > 0).any() and (change < 0).any()
+    assert not SynthesisConfig().clip_polarity

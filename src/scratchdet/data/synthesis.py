@@ -59,6 +59,10 @@ class SynthesisConfig(StrictConfig):
     negative_probability: float = Field(
         0.0, ge=0, le=1, description="chance that a paste which would be inverted keeps its "
         "source polarity and is left unlabelled (a background example)")
+    clip_polarity: bool = Field(
+        False, description="labelled pastes only lighten the paint of bright_colours parts and "
+        "only darken other known colours: what a cut box holds of the opposite sign (moulded "
+        "grooves, rib highlights) is left out")
     bright_colours: list[str] = Field(
         default_factory=lambda: ["red"],
         description="part colours whose scratches are lighter than the paint; pastes between "
@@ -166,12 +170,13 @@ def inverts(source_colour: str, target_colour: str, bright_colours: Sequence[str
 
 def paste_scratch(
     image: np.ndarray, patch: ScratchPatch, x: int, y: int, gain: float = 1.0, grey: bool = False,
-    invert: bool = False,
+    invert: bool = False, sign: int = 0,
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """Paste ``patch`` with its top-left at ``(x, y)``; returns a new uint8 image and the box.
 
     ``grey``: paste the luminance difference on all channels; ``invert``: paste minus the
-    luminance difference on all channels (a dark scratch becomes a light one).
+    luminance difference on all channels (a dark scratch becomes a light one); ``sign`` +1 /
+    -1: paste only the pixels whose (final) luminance difference is positive / negative.
 
     Raises ValueError when the patch does not fit inside the image at that position.
     """
@@ -185,11 +190,21 @@ def paste_scratch(
         delta = np.repeat(delta.mean(axis=2, keepdims=True), 3, axis=2)
     if invert:
         delta = -delta
+    if sign:
+        lum = delta.mean(axis=2, keepdims=True)
+        delta = delta * ((lum > 0) if sign > 0 else (lum < 0))
     out = image.copy()
     region = out[y : y + h, x : x + w].astype(np.float32)
     region += gain * patch.alpha[..., None] * delta
     out[y : y + h, x : x + w] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
     return out, (float(x), float(y), float(x + w), float(y + h))
+
+
+def _sign(cfg: SynthesisConfig, colour: str, negative: bool) -> int:
+    """The luminance sign a labelled paste on ``colour`` keeps under ``clip_polarity``."""
+    if not cfg.clip_polarity or negative or not colour:
+        return 0
+    return 1 if colour in cfg.bright_colours else -1
 
 
 def _clear(box: np.ndarray, occupied: np.ndarray, gap: float) -> bool:
@@ -244,7 +259,8 @@ def paste_random(
                 negative = invert and cfg.negative_probability > 0 and bool(
                     rng.random() < cfg.negative_probability)
                 image, pasted = paste_scratch(image, patch, x, y, gain, grey,
-                                              invert and not negative)
+                                              invert and not negative,
+                                              _sign(cfg, colour, negative))
                 if not negative:
                     boxes.append(pasted)
                     cats.append(patch.category_id)
