@@ -89,6 +89,14 @@ def test_real_checkpoint_is_served(tmp_path: Path, mode: str, adapter: type) -> 
     for x1, y1, x2, y2 in result.boxes:
         assert 0 <= x1 <= x2 <= 192 and 0 <= y1 <= y2 <= 128
     assert result.timings["model_ms"] > 0
+    if mode == "tiles":  # with flips: the same photo through three passes
+        flipped = inspector_from_checkpoint(path, tta=("h", "v"))
+        assert flipped.predictor.tta == ("h", "v")
+        again = flipped.inspect(Image.new("RGB", (192, 128), (120, 120, 120)), threshold=0.0)
+        assert len(again.boxes) == len(again.scores)
+    else:
+        with pytest.raises(ValueError, match="test-time flips need a model trained on tiles"):
+            inspector_from_checkpoint(path, tta=("h",))
 
 
 def test_write_atomic_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -97,3 +105,12 @@ def test_write_atomic_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
     write_atomic(target, b"second")
     assert target.read_bytes() == b"second"
     assert [p.name for p in target.parent.iterdir()] == ["photo.jpg"]
+
+
+def test_serve_refuses_unknown_flips() -> None:
+    from typer.testing import CliRunner
+
+    from scratchdet.cli import app
+
+    res = CliRunner().invoke(app, ["serve", "--tiny-random", "--tta", "x"])
+    assert res.exit_code == 2 and "unknown flip 'x'" in res.output

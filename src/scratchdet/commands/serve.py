@@ -32,12 +32,15 @@ def serve(
     max_side: int | None = typer.Option(
         None, help="Run the checkpoint on a copy shrunk to this longer side (default: full size)."
     ),
+    tta: str = typer.Option(
+        "", "--tta", help="Test-time flips (h, v, hv; comma-separated): ~2.4x slower per photo."),
 ) -> None:
     """Serve POST /v1/inspect, the history, overlays, /healthz, /readyz and the web page at /."""
     import functools
 
     import uvicorn
 
+    from scratchdet.inference.tta import parse_tta
     from scratchdet.service.app import create_app
     from scratchdet.service.config import ServiceSettings
     from scratchdet.service.inspector import inspector_from_checkpoint, tiny_random_inspector
@@ -46,8 +49,12 @@ def serve(
         raise typer.BadParameter("give either CHECKPOINT or --tiny-random (exactly one)")
     if checkpoint is not None and not checkpoint.is_file():
         raise typer.BadParameter(f"checkpoint {checkpoint} does not exist", param_hint="CHECKPOINT")
+    try:
+        flips = parse_tta(tta)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--tta") from None
     factory = (
-        functools.partial(inspector_from_checkpoint, checkpoint, max_side=max_side)
+        functools.partial(inspector_from_checkpoint, checkpoint, max_side=max_side, tta=flips)
         if checkpoint is not None
         else tiny_random_inspector
     )

@@ -167,15 +167,18 @@ class TiledInspector:
         return InspectionResult(boxes, scores, verdict_for(scores), self.model_id, timings)
 
 
-def inspector_from_checkpoint(path: str | Path, max_side: int | None = None) -> Inspector:
+def inspector_from_checkpoint(path: str | Path, max_side: int | None = None,
+                              tta: tuple[str, ...] = ()) -> Inspector:
     """Load a scratchdet checkpoint (``.ckpt`` or exported ``model.pt``) as an Inspector.
 
     A model trained on tiles (``input_mode: tiles``) runs through the tiled native-resolution
-    predictor with its training tile size; one trained on resized photos runs on a copy
-    shrunk to its training size (``resize[0]``), unless ``max_side`` says otherwise.
+    predictor with its training tile size (and the test-time flips ``tta``); one trained on
+    resized photos runs on a copy shrunk to its training size (``resize[0]``), unless
+    ``max_side`` says otherwise.
 
     Raises:
         FileNotFoundError: the checkpoint file does not exist.
+        ValueError: flips asked for a model that does not run through the tiled predictor.
         RuntimeError: this installation has no checkpoint loader.
         scratchdet.training.checkpoint.CheckpointError: the file is not a scratchdet checkpoint.
     """
@@ -197,7 +200,10 @@ def inspector_from_checkpoint(path: str | Path, max_side: int | None = None) -> 
 
         predictor = TiledPredictor(
             model, tile_size=config.tile_size, min_overlap=config.tile_overlap,
-            max_single=DEFAULT_MAX_SINGLE,
+            max_single=DEFAULT_MAX_SINGLE, tta=tta,
         )
         return TiledInspector(predictor, model_id)
+    if tta:
+        raise ValueError(f"{path}: test-time flips need a model trained on tiles and served "
+                         "at full size (input_mode tiles, no --max-side)")
     return TorchDetectorInspector(model, model_id, max_side=max_side or config.resize[0])
