@@ -116,6 +116,7 @@ def mined_points(records: Sequence[ImageRecord], detections: Sequence[Mapping[st
     detections of photos not in ``records`` are ignored.
     """
     index = {r.id: i for i, r in enumerate(records)}
+    truth = [xyxy(r) for r in records]
     points = []
     for det in detections:
         i = index.get(int(det["image_id"]))
@@ -123,7 +124,7 @@ def mined_points(records: Sequence[ImageRecord], detections: Sequence[Mapping[st
             continue
         x, y, w, h = (float(v) for v in det["bbox"])
         cx, cy = x + w / 2, y + h / 2
-        gt = xyxy(records[i])
+        gt = truth[i]
         if len(gt) and np.any((gt[:, 0] <= cx) & (cx <= gt[:, 2]) & (gt[:, 1] <= cy)
                               & (cy <= gt[:, 3])):
             continue

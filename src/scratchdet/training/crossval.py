@@ -155,25 +155,27 @@ def fold_config(s: CrossValSettings, fold_dir: Path, extra: Sequence[str] = ()) 
 
 
 def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, int],
-             fold: int, reused: Mapping[int, Mapping[str, Any]] | None,
+             fold: int, earlier: Mapping[int, Mapping[str, Any]] | None,
              log: Log) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Train on the other folds (or take ``reused[fold]``), predict this fold; (facts, dets)."""
+    """Train on the other folds (or, with ``s.reuse``, take ``earlier[fold]``), predict this
+    fold; (facts, dets). ``earlier``: fold facts of the ``s.reuse`` or ``s.mine_from`` run."""
     from scratchdet.inference import run
 
     fold_dir = s.out / f"fold{fold}"
     train, held = fold_split(coco, folds, fold)
     write_json_atomic(fold_dir / "train.json", train, force=True)
     write_json_atomic(fold_dir / "heldout.json", held, force=True)
-    if reused is not None:
-        log(f"fold {fold}: reusing {reused[fold]['model']}")
-        model_path = Path(reused[fold]["model"])
-        minutes, steps = reused[fold]["train_minutes"], reused[fold]["steps"]
+    if s.reuse is not None and earlier is not None:
+        log(f"fold {fold}: reusing {earlier[fold]['model']}")
+        model_path = Path(earlier[fold]["model"])
+        minutes, steps = earlier[fold]["train_minutes"], earlier[fold]["steps"]
     else:
-        extra = [] if s.mine_from is None else [
-            f"tile_options.hard_negatives={_mine(s, fold_dir, train, fold, log)}"]
+        extra = []
+        if s.mine_from is not None and earlier is not None:
+            mined = _mine(s, fold_dir, train, Path(earlier[fold]["model"]), fold, log)
+            extra = [f"tile_options.hard_negatives={mined}"]
         model_path, minutes, steps = _train_fold(s, fold_dir, train, held, fold, log, extra)
-    photos = [s.sample / im["file_name"] for im in held["images"]]
-    ids = {Path(im["file_name"]).name: int(im["id"]) for im in held["images"]}
+    photos, ids = _photos_and_ids(s.sample, held)
     results = run.predict_for_evaluation(model_path, photos, ids, fold_dir / "predict",
                                          s.max_single, s.tta, s.scale)
     failed = [r.error for r in results if r.error]
@@ -190,16 +192,19 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
     return facts, dets
 
 
-def _mine(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any], fold: int,
-          log: Log) -> Path:
-    """Detections of ``s.mine_from``'s fold model on this fold's training photos (a file)."""
+def _photos_and_ids(sample: Path, coco: Mapping[str, Any]) -> tuple[list[Path], dict[str, int]]:
+    """The photo files of a COCO dict and their image ids by file name."""
+    photos = [sample / im["file_name"] for im in coco["images"]]
+    return photos, {Path(im["file_name"]).name: int(im["id"]) for im in coco["images"]}
+
+
+def _mine(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any], model: Path,
+          fold: int, log: Log) -> Path:
+    """Detections of ``model`` (the earlier run's fold model) on this fold's training photos
+    (a file)."""
     from scratchdet.inference import run
 
-    assert s.mine_from is not None
-    facts = json.loads((s.mine_from / "crossval.json").read_text(encoding="utf-8"))["folds"]
-    model = Path(next(f["model"] for f in facts if f["fold"] == fold))
-    photos = [s.sample / im["file_name"] for im in train["images"]]
-    ids = {Path(im["file_name"]).name: int(im["id"]) for im in train["images"]}
+    photos, ids = _photos_and_ids(s.sample, train)
     log(f"fold {fold}: mining hard negatives on {len(photos)} training photos with {model}")
     run.predict_for_evaluation(model, photos, ids, fold_dir / "mined", s.max_single)
     return fold_dir / "mined" / "results.bbox.json"
@@ -248,18 +253,18 @@ def _init_fold_process(threads: int) -> None:
 
 
 def _run_folds(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, int],
-               chosen: Sequence[int], reused: Mapping[int, Mapping[str, Any]] | None,
+               chosen: Sequence[int], earlier: Mapping[int, Mapping[str, Any]] | None,
                log: Log) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """``run_fold`` for each chosen fold: in turn, or ``s.jobs`` at once in spawned processes
     (each with its share of the CPU threads; their log lines go to stdout)."""
     jobs = min(s.jobs, len(chosen))
     if jobs <= 1:
-        return [run_fold(s, coco, folds, f, reused, log) for f in chosen]
+        return [run_fold(s, coco, folds, f, earlier, log) for f in chosen]
     threads = max(1, (os.cpu_count() or 1) // jobs)
     log(f"running {len(chosen)} folds, {jobs} at once ({threads} CPU threads each)")
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_fold_process, initargs=(threads,)) as pool:
-        runs = [pool.submit(run_fold, s, coco, folds, f, reused, print) for f in chosen]
+        runs = [pool.submit(run_fold, s, coco, folds, f, earlier, print) for f in chosen]
         return [r.result() for r in runs]
 
 
@@ -273,25 +278,23 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     mined = [] if s.mine_from is None else [f"tile_options.hard_negatives={s.mine_from}"]
     cfg = fold_config(s, s.out / "fold0", mined)  # fail early on a bad config or override
     if cfg.input_mode == "tiles":
-        from scratchdet.config import validate_config
-        from scratchdet.data.tiles import TileConfig
+        from scratchdet.training.datamodule import tile_config
 
-        validate_config(TileConfig, cfg.tile_options, source="tile_options")
+        tile_config(cfg)
     coco = merge_present(s.sample, s.splits)
     folds = assign_folds(coco, s.folds, s.seed)
     names = {im["id"]: im["file_name"] for im in coco["images"]}
     by_name = {names[i]: f for i, f in sorted(folds.items())}
     chosen = list(range(s.folds) if s.only_folds is None else s.only_folds)
-    reused = None if s.reuse is None else reused_models(s.reuse, by_name, chosen)
-    if s.mine_from is not None:
-        if reused is not None:
-            raise ValueError("mine_from trains new models; it cannot go with reuse")
-        reused_models(s.mine_from, by_name, chosen)  # same folds, a model for each
+    if s.reuse is not None and s.mine_from is not None:
+        raise ValueError("mine_from trains new models; it cannot go with reuse")
+    source = s.reuse or s.mine_from  # same folds, a model for each
+    earlier = None if source is None else reused_models(source, by_name, chosen)
     write_json_atomic(s.out / "train_val.json", coco, force=True)
     write_json_atomic(s.out / "folds.json", by_name, force=True, indent=1)
     res = CrossValResult(s.out)
     dets: list[dict[str, Any]] = []
-    for facts, fold_dets in _run_folds(s, coco, folds, chosen, reused, log):
+    for facts, fold_dets in _run_folds(s, coco, folds, chosen, earlier, log):
         res.folds.append(facts)
         dets += fold_dets
     held_ids = {i for i, f in folds.items() if f in set(chosen)}

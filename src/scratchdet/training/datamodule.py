@@ -130,12 +130,22 @@ def tile_dataset(cfg: TrainConfig, data: Dataset, labels: dict[int, int]) -> Tor
     The tile dataset flips, rotates and jitters by itself (``tile_options``); the transforms
     of this config (flip, photometric, shift-scale-rotate) are applied after.
     """
-    from scratchdet.data.tiles import TileConfig, TileDataset
+    from scratchdet.data.tiles import TileDataset
+
+    return TileDataset(data.present, labels, tile_config(cfg), tile_size=cfg.tile_size,
+                       transforms=build_train_transforms(cfg))
+
+
+def tile_config(cfg: TrainConfig) -> Any:
+    """``tile_options`` (and the run's seed) validated into a ``data.tiles.TileConfig``.
+
+    Raises:
+        ConfigError: an unknown key or a bad value, named.
+    """
+    from scratchdet.data.tiles import TileConfig
 
     options = {"seed": cfg.seed, **cfg.tile_options}
-    tcfg = validate_config(TileConfig, options, source="tile_options")
-    return TileDataset(data.present, labels, tcfg, tile_size=cfg.tile_size,
-                       transforms=build_train_transforms(cfg))
+    return validate_config(TileConfig, options, source="tile_options")
 
 
 class WholePhotos(TorchDataset):
