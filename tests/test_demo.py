@@ -84,3 +84,31 @@ def test_headline_values_are_rounded_for_the_report() -> None:
     assert _headline_value(None) == "n/a"
     assert _headline_value(16) == "16"
     assert _headline_value("0.20 s/photo") == "0.20 s/photo"
+
+
+def test_demo_tta_predicts_val_with_flips(tiny_sample: Path, untrained_model: Path,
+                                          tmp_path: Path) -> None:
+    from scratchdet.inference import run
+
+    model = untrained_model
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(app, ["demo", "--sample", str(tiny_sample), "--out", str(out),
+                                   "--model", str(model), "--no-benchmark", "--tta", "h"])
+    assert res.exit_code == 0, res.output
+    assert "training skipped" in res.output and "tta: h" in res.output
+    assert json.loads((out / "summary.json").read_text())["headline"]["tta"] == "h"
+    got = json.loads((out / "predict" / "results.bbox.json").read_text())
+    photos = [tiny_sample / "val" / VAL]
+    ids = run.image_ids(photos, tiny_sample / "annotations" / "val.json")
+
+    def boxes(tta: tuple[str, ...], name: str) -> list[list[float]]:
+        run.predict_for_evaluation(model, photos, ids, tmp_path / name, tta=tta)
+        return [d["bbox"] for d in json.loads((tmp_path / name / "results.bbox.json").read_text())]
+
+    assert [d["bbox"] for d in got] == boxes(("h",), "flipped")
+    assert [d["bbox"] for d in got] != boxes((), "plain")
+
+
+def test_demo_bad_tta_exit_2(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["demo", "--sample", str(tmp_path), "--tta", "x"])
+    assert res.exit_code == 2 and "--tta" in res.output and "'x'" in res.output

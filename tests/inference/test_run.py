@@ -17,19 +17,9 @@ from scratchdet.inference import run
 PHOTO = "red_DSC_0879.JPG"
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained lite0_fpn_fast (FPN 16) saved in the training checkpoint format."""
-    from scratchdet.training.checkpoint import save_model
-    from scratchdet.training.detector import build_detector
-
-    torch.manual_seed(0)
-    overrides = {"pretrained": False, "fpn_channels": 16, "score_thresh": 0.0}
-    model = build_detector("lite0_fpn_fast", 1, overrides)
-    config = {"model": "lite0_fpn_fast", "model_overrides": overrides, "input_mode": "tiles",
-              "tile_size": 512, "tile_overlap": 128}
-    return save_model(tmp_path_factory.mktemp("model") / "model.pt", model.state_dict(),
-                      {"config": config, "class_names": ["scratch"], "category_ids": [1]})
+@pytest.fixture()
+def tiny_model(untrained_model: Path) -> Path:
+    return untrained_model
 
 
 def test_collect_photos_files_folders_globs(tmp_path: Path) -> None:

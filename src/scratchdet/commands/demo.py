@@ -21,16 +21,25 @@ def demo(
     benchmark: bool = typer.Option(True, "--benchmark/--no-benchmark", help="Time CPU speed."),
     model: Path | None = typer.Option(
         None, "--model", help="Skip training: evaluate and report this model.pt / .ckpt."),
+    tta: str = typer.Option(
+        "", "--tta", help="Test-time flips for the val prediction and the benchmark: h, v, hv "
+        "(comma-separated; about 2.4x the model time for h,v)."),
 ) -> None:
     """Run the whole pipeline on the sample and write an HTML report."""
     from scratchdet.config import ConfigError
     from scratchdet.demo.pipeline import DemoSettings
     from scratchdet.demo.runner import run_demo
+    from scratchdet.inference.tta import parse_tta
     from scratchdet.settings import sample_dir
     from scratchdet.training.checkpoint import CheckpointError
 
+    try:
+        flips = parse_tta(tta)
+    except ValueError as err:
+        typer.echo(f"error: --tta: {err}", err=True)
+        raise typer.Exit(2) from None
     settings = DemoSettings(sample or sample_dir(), out, config, schedule, final, tuple(set_),
-                            benchmark, model=model)
+                            benchmark, model=model, tta=flips)
     try:
         res = run_demo(settings, typer.echo)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:

@@ -51,6 +51,7 @@ class DemoSettings:
     benchmark: bool = True
     benchmark_photos: int = 3
     model: Path | None = None  # skip training, use this model.pt / .ckpt
+    tta: tuple[str, ...] = ()  # test-time flips of the val prediction and the benchmark
 
 
 @dataclass
@@ -140,13 +141,15 @@ def train_step(s: DemoSettings, log: Log) -> tuple[Path, Path | None, dict[str, 
     return result.model_path, result.run_dir, facts
 
 
-def predict_step(model: Path, val: Dataset, sample: Path, out: Path) -> dict[str, Any]:
-    """Predict the val photos (scores from 0, as training's validation); COCO results."""
+def predict_step(model: Path, val: Dataset, sample: Path, out: Path,
+                 tta: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Predict the val photos (scores from 0, as training's validation; ``tta``: test-time
+    flips); COCO results."""
     from scratchdet.inference import run
 
     photos = [r.path for r in val.present if r.path is not None]
     ids = run.image_ids(photos, sample / "annotations" / "val.json")
-    return run.summary(run.predict_for_evaluation(model, photos, ids, out), 0.5)
+    return run.summary(run.predict_for_evaluation(model, photos, ids, out, tta=tta), 0.5)
 
 
 def evaluate_step(val: Dataset, dets: Path, sample: Path, out: Path,
@@ -171,14 +174,17 @@ def evaluate_step(val: Dataset, dets: Path, sample: Path, out: Path,
     return result, text, cis
 
 
-def benchmark_step(model: Path, photos: Sequence[Path], out: Path, log: Log) -> dict | None:
-    """CPU latency on a few photos, when the benchmark module is there (else None)."""
+def benchmark_step(model: Path, photos: Sequence[Path], out: Path, log: Log,
+                   tta: tuple[str, ...] = ()) -> dict | None:
+    """CPU latency on a few photos (``tta``: with test-time flips), when the benchmark module
+    is there (else None)."""
     try:
         from scratchdet.inference import benchmark as bench
     except ImportError:
         log("benchmark skipped: scratchdet.inference.benchmark is not available")
         return None
-    settings = bench.BenchmarkSettings(checkpoint=model, seed_photos=1, compare_runtimes=True)
+    settings = bench.BenchmarkSettings(checkpoint=model, seed_photos=1, compare_runtimes=True,
+                                       tta=tuple(tta))
     data = bench.run_benchmark(list(photos), settings)
     bench.write_outputs(data, out)
     return data

@@ -18,6 +18,8 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
     start = time.perf_counter()
     out = s.out
     res = DemoResult(out)
+    if s.tta:
+        res.headline["tta"] = ",".join(s.tta)
     train, val = steps.sample_data(s.sample, "train"), steps.sample_data(s.sample, "val")
     cfg = steps.train_config(s) if s.model is None else None  # fail early on a bad config
     log(f"1/5 dataset stats: {len(train)} train photos, {len(val)} val photos")
@@ -36,7 +38,7 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
     if s.benchmark:
         log("4/5 benchmark")
         photos = [r.path for r in val.present if r.path is not None][: s.benchmark_photos]
-        bench = steps.benchmark_step(model, photos, out / "benchmark", log)
+        bench = steps.benchmark_step(model, photos, out / "benchmark", log, s.tta)
         if bench is not None:
             res.files["benchmark"] = out / "benchmark"
             res.headline["benchmark"] = bench["headline"]
@@ -61,7 +63,7 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
 def _evaluate(s: DemoSettings, val: Any, model: Path, res: DemoResult) -> str:
     """Predict + evaluate + analyse the val photos; headline numbers into ``res``."""
     out = s.out
-    pred = steps.predict_step(model, val, s.sample, out / "predict")
+    pred = steps.predict_step(model, val, s.sample, out / "predict", s.tta)
     result, text, cis = steps.evaluate_step(val, out / "predict" / "results.bbox.json",
                                             s.sample, out)
     res.files.update(predict=out / "predict", eval=out / "eval", analysis=out / "analysis")
