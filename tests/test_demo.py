@@ -63,6 +63,9 @@ def test_demo_runs_every_step(tiny_sample: Path, tmp_path: Path) -> None:
         (tiny_sample / "annotations" / "val.json").read_text())["images"]
         if im["file_name"] == VAL)
     assert {d["image_id"] for d in dets} <= {val_id}
+    # one scratched val photo: the 0.95-recall pick is its best score (none without a box)
+    assert head.get("verdict_threshold") == (max(d["score"] for d in dets) if dets else None)
+    assert "target all: highest threshold with recall >= 0.95" in res.output or not dets
     for name in ("stats/stats.md", "eval/metrics.json", "analysis", "report.html"):
         assert (out / name).exists(), name
     html = (out / "report.html").read_text()

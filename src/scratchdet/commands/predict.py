@@ -14,7 +14,13 @@ def predict(
     out: Path = typer.Option(Path("outputs/predict"), "--out", help="Output folder."),
     gt: Path | None = typer.Option(
         None, "--gt", help="COCO file whose image ids the results use (matched by file name)."),
-    threshold: float = typer.Option(0.5, "--threshold", help="Score at which a photo fails."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Score at which a photo fails [default: 0.5]."),
+    threshold_from: Path | None = typer.Option(
+        None, "--threshold-from", help="Use the threshold an evaluation picked for its target "
+        "recall (its eval/ folder or metrics.json; e.g. crossval's or the demo's)."),
+    threshold_group: str = typer.Option(
+        "all", "--threshold-group", help="Subgroup whose pick --threshold-from uses."),
     score_thr: float = typer.Option(0.05, "--score-thr", help="Lowest score kept in results."),
     overlays: Path | None = typer.Option(
         None, "--overlays", help="Folder for downscaled photos with the boxes drawn."),
@@ -33,10 +39,12 @@ def predict(
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:
     """Run a trained detector over photos; write COCO results and a pass/fail CSV."""
+    from scratchdet.evaluation.verdict_threshold import resolve_threshold
     from scratchdet.inference import run
     from scratchdet.inference.tta import parse_tta
 
     try:
+        threshold, how = resolve_threshold(threshold, threshold_from, threshold_group)
         flips = parse_tta(tta)
         photos = run.collect_photos(sources)
         ids = run.image_ids(photos, gt)
@@ -46,6 +54,8 @@ def predict(
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
+    if how and not quiet:
+        typer.echo(how)
     results = _run(run, predictor, photos, ids, model.category_ids, quiet)
     failed = [r for r in results if r.error is not None]
     try:

@@ -28,7 +28,13 @@ def serve(
     max_concurrency: int = typer.Option(2, help="Inspections running at once."),
     queue_timeout: float = typer.Option(30.0, help="Seconds to wait for a slot, then 503."),
     request_timeout: float = typer.Option(120.0, help="Seconds one inspection may take, then 504."),
-    threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="Default score threshold."),
+    threshold: float | None = typer.Option(
+        None, min=0.0, max=1.0, help="Default score threshold [default: 0.5]."),
+    threshold_from: Path | None = typer.Option(
+        None, "--threshold-from", help="Default threshold = the one an evaluation picked for "
+        "its target recall (its eval/ folder or metrics.json)."),
+    threshold_group: str = typer.Option(
+        "all", "--threshold-group", help="Subgroup whose pick --threshold-from uses."),
     max_side: int | None = typer.Option(
         None, help="Run the checkpoint on a copy shrunk to this longer side (default: full size)."
     ),
@@ -40,6 +46,7 @@ def serve(
 
     import uvicorn
 
+    from scratchdet.evaluation.verdict_threshold import resolve_threshold
     from scratchdet.inference.tta import parse_tta
     from scratchdet.service.app import create_app
     from scratchdet.service.config import ServiceSettings
@@ -53,6 +60,12 @@ def serve(
         flips = parse_tta(tta)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--tta") from None
+    try:
+        threshold, how = resolve_threshold(threshold, threshold_from, threshold_group)
+    except (ValueError, FileNotFoundError) as err:
+        raise typer.BadParameter(str(err), param_hint="--threshold-from") from None
+    if how:
+        typer.echo(how)
     factory = (
         functools.partial(inspector_from_checkpoint, checkpoint, max_side=max_side, tta=flips)
         if checkpoint is not None

@@ -162,8 +162,10 @@ def evaluate_step(val: Dataset, dets: Path, sample: Path, out: Path,
     from scratchdet.evaluation.config import DEFAULT_THRESHOLDS
     from scratchdet.evaluation.outputs import write_evaluation
     from scratchdet.evaluation.result import part_level_text
+    from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
 
-    result = evaluate(val, dets, group_by="colour", part_level=True)
+    result = evaluate(val, dets, group_by="colour", part_level=True,
+                      target_recall=DEFAULT_TARGET_RECALL)
     write_evaluation(result, out / "eval", force=True)
     write_analysis(val, dets, sample / "val", out / "analysis", force=True)
     assert result.part_level is not None

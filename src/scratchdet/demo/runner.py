@@ -72,6 +72,9 @@ def _evaluate(s: DemoSettings, val: Any, model: Path, res: DemoResult) -> str:
         if g in cis and cis[g].valid:
             res.headline[f"val_AP50_{g}_ci95"] = [round(cis[g].low, 3), round(cis[g].high, 3)]
     res.headline["val_AP_all"] = result.value("AP")
+    pick = result.part_level.groups["all"].target if result.part_level else None
+    if pick is not None and pick.threshold is not None:  # for predict/serve --threshold-from
+        res.headline["verdict_threshold"] = pick.threshold
     res.headline["val_photos"] = len(val)
     res.headline["predict_s_per_photo"] = pred["s_per_photo"]
     return text

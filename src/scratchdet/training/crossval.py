@@ -274,6 +274,7 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     from scratchdet.evaluation.config import DEFAULT_THRESHOLDS
     from scratchdet.evaluation.outputs import write_evaluation
     from scratchdet.evaluation.result import part_level_text
+    from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
 
     mined = [] if s.mine_from is None else [f"tile_options.hard_negatives={s.mine_from}"]
     cfg = fold_config(s, s.out / "fold0", mined)  # fail early on a bad config or override
@@ -301,7 +302,8 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     gt = {**coco, "images": [im for im in coco["images"] if im["id"] in held_ids],
           "annotations": [a for a in coco["annotations"] if a["image_id"] in held_ids]}
     write_json_atomic(s.out / "oof.bbox.json", dets, force=True)
-    result = evaluate(gt, dets, group_by="colour", part_level=True)
+    result = evaluate(gt, dets, group_by="colour", part_level=True,
+                      target_recall=DEFAULT_TARGET_RECALL)
     write_evaluation(result, s.out / "eval", force=True)
     assert result.part_level is not None
     res.text = result.table_text() + "\n" + part_level_text(result.part_level, DEFAULT_THRESHOLDS)
