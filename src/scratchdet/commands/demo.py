@@ -12,7 +12,8 @@ def demo(
         None, "--sample", help="The scratch sample folder (default: $SCRATCHDET_SAMPLE)."),
     out: Path = typer.Option(Path("outputs/demo"), "--out", help="Output folder."),
     schedule: str = typer.Option(
-        "short", "--schedule", help="short (whole demo < 20 min on 2 cores) or full."),
+        "short", "--schedule",
+        help="short (16 epochs: whole demo < 20 min on 2 cores) or full (the config's own)."),
     final: bool = typer.Option(
         False, "--final", help="Train on train + val (no held-out evaluation then)."),
     config: Path = typer.Option(
