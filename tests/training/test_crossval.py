@@ -154,3 +154,16 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
                                      "--out", str(tmp_path / "cv3"), "--folds", "2",
                                      "--reuse", str(out)])
     assert other.exit_code == 2 and "folds differ" in other.output
+
+
+def test_every_fold_trains_with_the_config_text_of_the_start(tmp_path: Path) -> None:
+    from scratchdet.training.crossval import CrossValSettings, fold_config, snapshot_config
+
+    cfg = tmp_path / "recipe.yaml"
+    cfg.write_text(CONFIG.read_text())
+    s = snapshot_config(CrossValSettings(cfg, tmp_path / "sample", tmp_path / "cv"))
+    assert s.config == tmp_path / "cv" / "config.yaml"
+    assert s.config.read_text() == CONFIG.read_text()
+    cfg.write_text(CONFIG.read_text().replace("epochs: 32", "epochs: 4"))  # edited mid-run
+    assert fold_config(s, tmp_path / "cv" / "fold1").epochs == 32
+    assert snapshot_config(s) == s  # already the snapshot: left as is

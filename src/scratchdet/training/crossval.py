@@ -30,11 +30,11 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.io import write_json_atomic
+from scratchdet.data.io import write_json_atomic, write_text_atomic
 from scratchdet.data.records import DEFAULT_COLOURS, colour_from_name
 from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE
 
@@ -140,6 +140,15 @@ class CrossValResult:
     folds: list[dict[str, Any]] = field(default_factory=list)
     headline: dict[str, Any] = field(default_factory=dict)
     text: str = ""
+
+
+def snapshot_config(s: CrossValSettings) -> CrossValSettings:
+    """``s`` with its config copied to ``<out>/config.yaml`` (the text as it is now)."""
+    snap = s.out / "config.yaml"
+    if snap.resolve() == s.config.resolve():
+        return s
+    write_text_atomic(snap, s.config.read_text(), force=True)
+    return replace(s, config=snap)
 
 
 def fold_config(s: CrossValSettings, fold_dir: Path, extra: Sequence[str] = ()) -> Any:
@@ -278,6 +287,7 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
 
     mined = [] if s.mine_from is None else [f"tile_options.hard_negatives={s.mine_from}"]
     cfg = fold_config(s, s.out / "fold0", mined)  # fail early on a bad config or override
+    s = snapshot_config(s)  # every fold trains with this text, even if the file changes
     if cfg.input_mode == "tiles":
         from scratchdet.training.datamodule import tile_config
 
