@@ -45,7 +45,7 @@ def test_unreachable_target_says_why() -> None:
     photos = _photos([(0.9, True), (0.0, True), (0.5, False)])
     pick = pick_threshold(photos, 0.95)
     assert pick.threshold is None
-    assert "not reachable" in pick.message and "1 have no detection" in pick.message
+    assert "not reachable" in pick.message and "1 without any detection" in pick.message
 
 
 def test_degenerate_groups_give_notes_not_thresholds() -> None:

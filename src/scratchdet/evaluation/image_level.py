@@ -146,7 +146,7 @@ def pick_threshold(photos: Sequence[PhotoScore], target_recall: float) -> Target
         target_recall, None,
         f"recall {target_recall:g} not reachable: even at the lowest detection score "
         f"({candidates[-1]:.4g}) only {low.caught}/{n_scratched} scratched parts are caught; "
-        f"{n_scratched - low.caught} have no detection",
+        f"{n_scratched - low.caught} without any detection",
     )
 
 
