@@ -17,11 +17,6 @@ from scratchdet.inference import run
 PHOTO = "red_DSC_0879.JPG"
 
 
-@pytest.fixture()
-def tiny_model(untrained_model: Path) -> Path:
-    return untrained_model
-
-
 def test_collect_photos_files_folders_globs(tmp_path: Path) -> None:
     for name in ("b.JPG", "a.jpg", "c.png", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
@@ -46,13 +41,13 @@ def test_image_ids_from_gt_by_file_name(tmp_path: Path) -> None:
 
 
 def test_predict_writes_results_verdicts_overlays(
-    sample: Path, tiny_model: Path, tmp_path: Path
+    sample: Path, untrained_model: Path, tmp_path: Path
 ) -> None:
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not a jpeg")
     out, ovl = tmp_path / "out", tmp_path / "ovl"
     res = CliRunner().invoke(app, [
-        "predict", str(tiny_model), str(sample / "val" / PHOTO), str(bad), "--out", str(out),
+        "predict", str(untrained_model), str(sample / "val" / PHOTO), str(bad), "--out", str(out),
         "--overlays", str(ovl), "--threshold", "0.3", "--scale", "0.25", "--threads", "2",
     ])
     assert res.exit_code == 0, res.output
@@ -76,17 +71,17 @@ def test_predict_writes_results_verdicts_overlays(
     assert float(row["total_ms"]) > float(row["model_ms"]) > 0 and int(row["tiles"]) >= 1
     overlay = Image.open(ovl / "red_DSC_0879.jpg")
     assert overlay.size == (1600, 1067)
-    again = CliRunner().invoke(app, ["predict", str(tiny_model), str(bad), "--out", str(out)])
+    again = CliRunner().invoke(app, ["predict", str(untrained_model), str(bad), "--out", str(out)])
     assert again.exit_code == 2 and "already exists" in again.output
 
 
 def test_predict_with_gt_ids_and_all_unreadable(
-    sample: Path, tiny_model: Path, tmp_path: Path
+    sample: Path, untrained_model: Path, tmp_path: Path
 ) -> None:
     bad = tmp_path / PHOTO
     bad.write_bytes(b"\xff\xd8 truncated")
     gt = sample / "annotations" / "val.json"
-    res = CliRunner().invoke(app, ["predict", str(tiny_model), str(bad), "--gt", str(gt),
+    res = CliRunner().invoke(app, ["predict", str(untrained_model), str(bad), "--gt", str(gt),
                                    "--out", str(tmp_path / "o"), "--quiet"])
     assert res.exit_code == 1 and PHOTO in res.output
     want = next(im["id"] for im in json.loads(gt.read_text())["images"]
@@ -94,36 +89,37 @@ def test_predict_with_gt_ids_and_all_unreadable(
     assert json.loads((tmp_path / "o" / "image_ids.json").read_text()) == {PHOTO: want}
 
 
-def test_predict_bad_inputs_exit_2(tiny_model: Path, tmp_path: Path) -> None:
-    missing = CliRunner().invoke(app, ["predict", str(tmp_path / "none.pt"), str(tiny_model)])
+def test_predict_bad_inputs_exit_2(untrained_model: Path, tmp_path: Path) -> None:
+    missing = CliRunner().invoke(app, ["predict", str(tmp_path / "none.pt"), str(untrained_model)])
     assert missing.exit_code == 2 and "none.pt: checkpoint not found" in missing.output
-    empty = CliRunner().invoke(app, ["predict", str(tiny_model), str(tmp_path)])
+    empty = CliRunner().invoke(app, ["predict", str(untrained_model), str(tmp_path)])
     assert empty.exit_code == 2 and "no photos found" in empty.output
-    runtime = CliRunner().invoke(app, ["predict", str(tiny_model), str(tiny_model),
+    runtime = CliRunner().invoke(app, ["predict", str(untrained_model), str(untrained_model),
                                        "--runtime", "tensorrt"])
     assert runtime.exit_code == 2 and "runtime must be one of torch, onnx" in runtime.output
-    flips = CliRunner().invoke(app, ["predict", str(tiny_model), str(tiny_model), "--tta", "h,d"])
+    flips = CliRunner().invoke(app, ["predict", str(untrained_model), str(untrained_model),
+                                     "--tta", "h,d"])
     assert flips.exit_code == 2 and "unknown flip 'd'" in flips.output
     photo = tmp_path / "p.jpg"
     Image.new("RGB", (64, 48), (120, 120, 120)).save(photo)
-    onnx_gpu = CliRunner().invoke(app, ["predict", str(tiny_model), str(photo), "--runtime",
+    onnx_gpu = CliRunner().invoke(app, ["predict", str(untrained_model), str(photo), "--runtime",
                                         "onnx", "--device", "cuda", "--out", str(tmp_path / "o")])
     assert onnx_gpu.exit_code == 2 and "runtime onnx runs on the CPU" in onnx_gpu.output
     if not torch.cuda.is_available():
-        gpu = CliRunner().invoke(app, ["predict", str(tiny_model), str(photo), "--device", "cuda",
-                                       "--out", str(tmp_path / "o")])
+        gpu = CliRunner().invoke(app, ["predict", str(untrained_model), str(photo), "--device",
+                                       "cuda", "--out", str(tmp_path / "o")])
         assert gpu.exit_code == 2 and "device cuda: no CUDA GPU is visible" in gpu.output
     assert not (tmp_path / "o").exists()  # nothing written before the predictor is ready
 
 
 def test_onnx_runtime_gives_the_torch_detections(
-    sample: Path, tiny_model: Path, tmp_path: Path
+    sample: Path, untrained_model: Path, tmp_path: Path
 ) -> None:
     pytest.importorskip("onnxruntime")
     photo = [sample / "val" / PHOTO]
     got = {}
     for runtime in run.RUNTIMES:
-        model = run.load_runtime(tiny_model, runtime, threads=2)
+        model = run.load_runtime(untrained_model, runtime, threads=2)
         assert model.runtime == runtime and (model.tile_size, model.tile_overlap) == (512, 128)
         predictor = run.make_predictor(model, score_threshold=0.05, scale=0.25)
         got[runtime] = run.predict_photos(predictor, photo, {PHOTO: 5}, model.category_ids)[0]

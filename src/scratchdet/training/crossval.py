@@ -287,7 +287,6 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
 
     mined = [] if s.mine_from is None else [f"tile_options.hard_negatives={s.mine_from}"]
     cfg = fold_config(s, s.out / "fold0", mined)  # fail early on a bad config or override
-    s = snapshot_config(s)  # every fold trains with this text, even if the file changes
     if cfg.input_mode == "tiles":
         from scratchdet.training.datamodule import tile_config
 
@@ -301,6 +300,8 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
         raise ValueError("mine_from trains new models; it cannot go with reuse")
     source = s.reuse or s.mine_from  # same folds, a model for each
     earlier = None if source is None else reused_models(source, by_name, chosen)
+    if s.reuse is None:  # every fold trains with this text, even if the file changes
+        s = snapshot_config(s)
     write_json_atomic(s.out / "train_val.json", coco, force=True)
     write_json_atomic(s.out / "folds.json", by_name, force=True, indent=1)
     res = CrossValResult(s.out)
