@@ -47,16 +47,15 @@ def sample_subset(sample: Path, tmp_path: Path) -> Callable[[dict[str, tuple[str
 
 @pytest.fixture(scope="session")
 def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained lite0_fpn_fast (FPN 16, every score kept) saved in the training format."""
+    """An untrained lite0_fpn_fast (FPN 16, every score kept) saved as ``model.pt``."""
     import torch
 
-    from scratchdet.training.checkpoint import save_model
-    from scratchdet.training.detector import build_detector
+    from scratchdet.artifact import ModelSpec, save_model
+    from scratchdet.inference.torch_runtime import build_detector
 
     torch.manual_seed(0)
     overrides = {"pretrained": False, "fpn_channels": 16, "score_thresh": 0.0}
-    model = build_detector("lite0_fpn_fast", 1, overrides)
-    config = {"model": "lite0_fpn_fast", "model_overrides": overrides, "input_mode": "tiles",
-              "tile_size": 512, "tile_overlap": 128}
-    return save_model(tmp_path_factory.mktemp("model") / "model.pt", model.state_dict(),
-                      {"config": config, "class_names": ["scratch"], "category_ids": [1]})
+    spec = ModelSpec("lite0_fpn_fast", ("scratch",), (1,), overrides, tile_size=512,
+                     tile_overlap=128)
+    model = build_detector(spec)
+    return save_model(tmp_path_factory.mktemp("model") / "model.pt", model.state_dict(), spec)

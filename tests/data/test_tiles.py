@@ -22,7 +22,7 @@ from scratchdet.data.tile_ops import (
     vflip_boxes,
 )
 from scratchdet.data.tiles import TileConfig, TileDataset, xyxy
-from scratchdet.inference.tiling import boxes_into_tile
+from scratchdet.geometry.tiling import boxes_into_tile
 
 
 def test_random_tile_over_puts_the_box_anywhere_inside() -> None:

@@ -1,4 +1,4 @@
-"""TiledPredictor end to end with a fake detector on a synthetic photo."""
+"""TiledPredictor end to end with a fake detector on a synthetic photo (no torch)."""
 
 from __future__ import annotations
 
@@ -6,41 +6,35 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from scratchdet.inference.localize import LocalizeConfig
+from scratchdet.geometry.localize import LocalizeConfig
+from scratchdet.geometry.tiling import tile_grid
 from scratchdet.inference.predictor import TiledPredictor
-from scratchdet.inference.tiling import tile_grid
+from scratchdet.structures import Detections
 
 
-class DarkPixels(torch.nn.Module):
-    """Fake detector: one box around the dark pixels of each tile (score 0.9, label 1)."""
+class DarkPixels:
+    """Fake detector: one box around the dark pixels of each input (score 0.9, label 1)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, threshold: float = 0.3 * 255) -> None:
         self.calls: list[int] = []
+        self.threshold = threshold
 
-    def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    def __call__(self, images: list[np.ndarray]) -> list[Detections]:
         self.calls.append(len(images))
         out = []
         for img in images:
-            assert img.dtype == torch.float32 and img.shape[0] == 3 and img.max() <= 1
-            ys, xs = torch.nonzero(img.mean(0) < 0.3, as_tuple=True)
-            if len(xs):
-                box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]).float()
-                out.append(
-                    {"boxes": box, "scores": torch.tensor([0.9]), "labels": torch.tensor([1])}
-                )
-            else:
-                out.append(
-                    {
-                        "boxes": torch.zeros(0, 4),
-                        "scores": torch.zeros(0),
-                        "labels": torch.zeros(0, dtype=torch.int64),
-                    }
-                )
+            assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+            out.append(self.find(img))
         return out
+
+    def find(self, img: np.ndarray) -> Detections:
+        ys, xs = np.nonzero(img.mean(2) < self.threshold)
+        if not len(xs):
+            return Detections.empty()
+        return Detections.from_arrays([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]],
+                                      [0.9], [1])
 
 
 @pytest.fixture
@@ -64,10 +58,11 @@ def test_scratch_across_tile_edges_is_found_once_in_photo_pixels(photo: Path) ->
     assert x0 <= 480 and y0 <= 360 and x1 >= 1120 and y1 >= 840
     assert len(pred.tiles) < len(tile_grid(1600, 1200, 256, 64))  # region tiles < 48
     det = pred.detections
-    assert set(det) == {"boxes", "scores", "labels"}
+    assert isinstance(det, Detections)
     # the 200 px scratch is longer than the 64 px overlap: cut pieces fused into one box
-    np.testing.assert_allclose(det["boxes"].numpy(), [[700, 598, 900, 603]])
-    assert det["labels"].tolist() == [1] and det["scores"].dtype == torch.float32
+    np.testing.assert_allclose(det.boxes, [[700, 598, 900, 603]])
+    assert det.labels.tolist() == [1] and det.scores.dtype == np.float32
+    assert det.boxes.dtype == np.float32 and det.labels.dtype == np.int64
     assert set(pred.timings) == {"decode", "localise", "model", "merge", "total"}
     assert model.calls[0] == 3 and sum(model.calls[: len(model.calls) // 2 + 1]) >= 3
 
@@ -76,7 +71,7 @@ def test_whole_photo_mode_and_bad_input(photo: Path, tmp_path: Path) -> None:
     pred = TiledPredictor(DarkPixels(), tile_size=512, min_overlap=128, whole_photo=True)
     out = pred.predict(Image.open(photo))
     assert out.region.box == (0, 0, 1600, 1200) and len(out.tiles) == 12
-    np.testing.assert_allclose(out.detections["boxes"].numpy(), [[700, 598, 900, 603]])
+    np.testing.assert_allclose(out.detections.boxes, [[700, 598, 900, 603]])
     bad = tmp_path / "bad.jpg"
     bad.write_text("no")
     with pytest.raises(ValueError, match=r"bad\.jpg"):

@@ -12,7 +12,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scratchdet.cli import app
+from scratchdet.data.photos import collect_photos
 from scratchdet.inference import run
+from scratchdet.inference.load import build_predictor, load_model
 
 PHOTO = "red_DSC_0879.JPG"
 
@@ -20,10 +22,11 @@ PHOTO = "red_DSC_0879.JPG"
 def test_collect_photos_files_folders_globs(tmp_path: Path) -> None:
     for name in ("b.JPG", "a.jpg", "c.png", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
-    got = run.collect_photos([tmp_path / "c.png", str(tmp_path), str(tmp_path / "*.jpg")])
+    got = collect_photos([tmp_path / "c.png", str(tmp_path), str(tmp_path / "*.jpg")])
     assert [p.name for p in got] == ["c.png", "a.jpg", "b.JPG"]
+    assert [p.name for p in collect_photos(tmp_path)] == ["a.jpg", "b.JPG", "c.png"]
     with pytest.raises(FileNotFoundError, match=r"nothing\*\.jpg: no photos found"):
-        run.collect_photos([str(tmp_path / "nothing*.jpg")])
+        collect_photos([str(tmp_path / "nothing*.jpg")])
 
 
 def test_image_ids_from_gt_by_file_name(tmp_path: Path) -> None:
@@ -91,12 +94,12 @@ def test_predict_with_gt_ids_and_all_unreadable(
 
 def test_predict_bad_inputs_exit_2(untrained_model: Path, tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["predict", str(tmp_path / "none.pt"), str(untrained_model)])
-    assert missing.exit_code == 2 and "none.pt: checkpoint not found" in missing.output
+    assert missing.exit_code == 2 and "none.pt: model file not found" in missing.output
     empty = CliRunner().invoke(app, ["predict", str(untrained_model), str(tmp_path)])
     assert empty.exit_code == 2 and "no photos found" in empty.output
     runtime = CliRunner().invoke(app, ["predict", str(untrained_model), str(untrained_model),
                                        "--runtime", "tensorrt"])
-    assert runtime.exit_code == 2 and "runtime must be one of torch, onnx" in runtime.output
+    assert runtime.exit_code == 2 and "runtime must be one of auto, torch, onnx" in runtime.output
     flips = CliRunner().invoke(app, ["predict", str(untrained_model), str(untrained_model),
                                      "--tta", "h,d"])
     assert flips.exit_code == 2 and "unknown flip 'd'" in flips.output
@@ -118,11 +121,13 @@ def test_onnx_runtime_gives_the_torch_detections(
     pytest.importorskip("onnxruntime")
     photo = [sample / "val" / PHOTO]
     got = {}
-    for runtime in run.RUNTIMES:
-        model = run.load_runtime(untrained_model, runtime, threads=2)
-        assert model.runtime == runtime and (model.tile_size, model.tile_overlap) == (512, 128)
-        predictor = run.make_predictor(model, score_threshold=0.05, scale=0.25)
-        got[runtime] = run.predict_photos(predictor, photo, {PHOTO: 5}, model.category_ids)[0]
+    for runtime in ("torch", "onnx"):
+        model = load_model(untrained_model, runtime, threads=2)
+        assert model.runtime == runtime
+        predictor = build_predictor(model, score_threshold=0.05, scale=0.25)
+        assert (predictor.tile_size, predictor.min_overlap) == (512, 128)  # from the spec
+        got[runtime] = run.predict_photos(predictor, photo, {PHOTO: 5},
+                                          model.spec.category_ids)[0]
     torch_res, onnx_res = got["torch"], got["onnx"]
     assert torch_res.error is None and onnx_res.error is None
     assert len(onnx_res.detections) == pytest.approx(len(torch_res.detections), abs=2)

@@ -6,18 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from scratchdet.inference.localize import LocalizeConfig
+from scratchdet.geometry.localize import LocalizeConfig
 from scratchdet.inference.predictor import TiledPredictor
 from scratchdet.inference.tta import (
-    flip_image,
+    flip_array,
     fuse_outputs,
     fuse_passes,
     parse_tta,
     unflip_boxes,
 )
+from scratchdet.structures import Detections
 
 from .test_predictor import DarkPixels, photo  # noqa: F401  (a fixture)
 
@@ -47,10 +47,12 @@ def test_unflip_boxes_table(flip: str, expected: list[float]) -> None:
 
 
 @pytest.mark.parametrize("flip", ["h", "v", "hv"])
-def test_flip_image_and_unflip_boxes_agree(flip: str) -> None:
-    image = torch.ones(3, 80, 100)
-    image[:, 5:25, 10:30] = 0.0  # dark square at x 10..30, y 5..25
-    found = DarkPixels()([flip_image(image, flip)])[0]["boxes"].numpy()
+def test_flip_array_and_unflip_boxes_agree(flip: str) -> None:
+    image = np.full((80, 100, 3), 255, dtype=np.uint8)
+    image[5:25, 10:30] = 0  # dark square at x 10..30, y 5..25
+    flipped = flip_array(image, flip)
+    assert flipped.flags.c_contiguous and flipped.shape == image.shape
+    found = DarkPixels()([flipped])[0].boxes
     np.testing.assert_array_equal(unflip_boxes(found, 100, 80, flip), [[10, 5, 30, 25]])
 
 
@@ -81,14 +83,12 @@ def test_fuse_passes_keeps_same_pass_and_other_class_apart() -> None:
 
 
 def test_fuse_outputs_maps_back_and_checks_lengths() -> None:
-    out = {"boxes": torch.tensor([[70.0, 5, 90, 25]]), "scores": torch.tensor([0.8]),
-           "labels": torch.tensor([1])}
-    same = {"boxes": torch.tensor([[10.0, 5, 30, 25]]), "scores": torch.tensor([0.4]),
-            "labels": torch.tensor([1])}
+    out = Detections.from_arrays([[70.0, 5, 90, 25]], [0.8], [1])
+    same = Detections.from_arrays([[10.0, 5, 30, 25]], [0.4], [1])
     fused = fuse_outputs([same, out], ["", "h"], 100, 80)
-    np.testing.assert_allclose(fused["boxes"].numpy(), [[10, 5, 30, 25]])
-    np.testing.assert_allclose(fused["scores"].numpy(), [0.6])
-    assert fused["labels"].dtype == torch.int64
+    np.testing.assert_allclose(fused.boxes, [[10, 5, 30, 25]])
+    np.testing.assert_allclose(fused.scores, [0.6])
+    assert fused.labels.dtype == np.int64 and fused.boxes.dtype == np.float32
     with pytest.raises(ValueError, match="2 outputs for 1 flips"):
         fuse_outputs([same, out], [""], 100, 80)
 
@@ -96,13 +96,10 @@ def test_fuse_outputs_maps_back_and_checks_lengths() -> None:
 class LeftHalfOnly(DarkPixels):
     """Fake detector that only sees dark pixels in the left half of its input."""
 
-    def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        masked = []
-        for img in images:
-            img = img.clone()
-            img[:, :, img.shape[-1] // 2:] = 1.0
-            masked.append(img)
-        return super().forward(masked)
+    def find(self, img: np.ndarray) -> Detections:
+        img = img.copy()
+        img[:, img.shape[1] // 2:] = 255
+        return super().find(img)
 
 
 def test_predictor_with_flips(photo: Path) -> None:  # noqa: F811
@@ -111,8 +108,8 @@ def test_predictor_with_flips(photo: Path) -> None:  # noqa: F811
     flipped = TiledPredictor(model, max_single=2560, localize=LocalizeConfig(margin=64),
                              tta=("h", "v", "hv"))
     a, b = plain.predict(photo).detections, flipped.predict(photo).detections
-    np.testing.assert_allclose(b["boxes"].numpy(), a["boxes"].numpy())
-    np.testing.assert_allclose(b["scores"].numpy(), [0.9], rtol=1e-6)
+    np.testing.assert_allclose(b.boxes, a.boxes)
+    np.testing.assert_allclose(b.scores, [0.9], rtol=1e-6)
     assert model.calls == [1, 1, 1, 1]  # one input, four passes
 
 
@@ -126,5 +123,5 @@ def test_box_seen_by_one_pass_of_two_keeps_half_its_score(tmp_path: Path) -> Non
     pred = predictor.predict(tmp_path / "right.png")
     x0, _, x1, _ = pred.region.box
     assert (x0 + x1) / 2 < 900
-    np.testing.assert_allclose(pred.detections["boxes"].numpy(), [[900, 598, 1000, 603]])
-    np.testing.assert_allclose(pred.detections["scores"].numpy(), [0.45], rtol=1e-6)
+    np.testing.assert_allclose(pred.detections.boxes, [[900, 598, 1000, 603]])
+    np.testing.assert_allclose(pred.detections.scores, [0.45], rtol=1e-6)

@@ -1,7 +1,7 @@
 """Fixtures for the service tests: a tiny random-weight detector and synthetic photos.
 
 The tiny detector (torchvision Faster R-CNN MobileNetV3, random weights) exercises the API
-for real; a trained scratchdet checkpoint plugs in through ``inspector_from_checkpoint``.
+for real; a trained scratchdet checkpoint plugs in through ``inspector_from_model``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """fit(): a 2-step run writes checkpoints and model.pt; resume continues the global step;
-load_detector rebuilds the detector from a checkpoint alone."""
+load_torch_model rebuilds the detector from a checkpoint alone (its spec, no Lightning)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from scratchdet.artifact import ArtifactError
 from scratchdet.config import ConfigError
-from scratchdet.training.checkpoint import CheckpointError, load_detector
+from scratchdet.inference.torch_runtime import load_torch_model
 from scratchdet.training.fit import fit
 
 from .training_helpers import tiny_config
@@ -43,17 +44,18 @@ def test_checkpoint_alone_rebuilds_the_detector(synthetic: Path, tmp_path: Path)
     image = torch.rand(3, 64, 96)
     outs = []
     for path in (result.best_checkpoint, result.model_path):
-        model, meta = load_detector(path)
-        assert not model.training and meta.class_names == ["scratch"]
-        assert meta.config.model == "lite0_fpn_fast" and meta.category_ids == [1]
+        model, spec = load_torch_model(path)
+        assert not model.training and spec.class_names == ("scratch",)
+        assert spec.preset == "lite0_fpn_fast" and spec.category_ids == (1,)
+        assert spec.recipe["epochs"] == 1 and spec.recipe["model"] == "lite0_fpn_fast"
         with torch.no_grad():
             outs.append(model([image])[0])
     assert torch.equal(outs[0]["boxes"], outs[1]["boxes"])
     assert not list(result.run_dir.glob("*.part"))  # atomic write left no temp file
 
     code = (
-        "import sys; from scratchdet.training.checkpoint import load_detector; "
-        f"load_detector({str(result.model_path)!r}); print('lightning' in sys.modules)"
+        "import sys; from scratchdet.inference.load import load_model; "
+        f"load_model({str(result.model_path)!r}); print('lightning' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -62,8 +64,8 @@ def test_checkpoint_alone_rebuilds_the_detector(synthetic: Path, tmp_path: Path)
 def test_not_a_checkpoint_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "x.pt"
     torch.save({"state_dict": {}}, path)
-    with pytest.raises(CheckpointError, match=r"x\.pt: no 'scratchdet' entry"):
-        load_detector(path)
+    with pytest.raises(ArtifactError, match=r"x\.pt: no 'scratchdet' entry"):
+        load_torch_model(path)
 
 
 def test_bad_data_model_or_logger_are_config_errors(synthetic: Path, tmp_path: Path) -> None:
@@ -82,7 +84,7 @@ def test_stop_inside_an_epoch_keeps_a_last_checkpoint(synthetic: Path, tmp_path:
     assert result.global_step == 1 and result.best_checkpoint is None  # no validation ran
     assert result.last_checkpoint == result.run_dir / "checkpoints" / "last.ckpt"
     assert torch.load(result.last_checkpoint, weights_only=True)["global_step"] == 1
-    assert load_detector(result.model_path)[1].class_names == ["scratch"]  # from last.ckpt
+    assert load_torch_model(result.model_path)[1].class_names == ("scratch",)  # from last.ckpt
 
 
 def test_ema_checkpoints_hold_the_averaged_weights(synthetic: Path, tmp_path: Path) -> None:
@@ -94,7 +96,7 @@ def test_ema_checkpoints_hold_the_averaged_weights(synthetic: Path, tmp_path: Pa
     assert averaged.keys() == raw.keys()
     moved = [k for k in raw if raw[k].is_floating_point() and not torch.equal(raw[k], averaged[k])]
     assert moved  # 3 updates at decay 0.5 lag behind the raw weights
-    model, _ = load_detector(result.model_path)
+    model, _ = load_torch_model(result.model_path)
     exported = model.state_dict()
     key = next(k for k in moved if k.removeprefix("model.") in exported)
     assert torch.equal(exported[key.removeprefix("model.")], averaged[key])

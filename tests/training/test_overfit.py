@@ -8,7 +8,7 @@ import torch
 from torchvision.ops import box_iou
 
 from scratchdet.data.records import ImageRecord
-from scratchdet.training.checkpoint import load_detector
+from scratchdet.inference.torch_runtime import load_torch_model
 from scratchdet.training.datamodule import load_photo
 from scratchdet.training.fit import fit
 
@@ -30,7 +30,7 @@ def test_overfits_a_crop_until_it_finds_the_scratch(sample: Path, tmp_path: Path
     result = fit(cfg)
     assert result.global_step == STEPS
 
-    model, _ = load_detector(result.model_path)
+    model, _ = load_torch_model(result.model_path)
     crop = ImageRecord(1, "crop.jpg", CROP, CROP, path=folder / "crop.jpg")
     with torch.no_grad():
         out = model([load_photo(crop, (INPUT, INPUT))])[0]

@@ -1,4 +1,4 @@
-"""``scratchdet export CHECKPOINT`` (ONNX) and ``scratchdet benchmark IMAGES`` (CPU latency)."""
+"""``scratchdet export MODEL`` (ONNX) and ``scratchdet benchmark IMAGES`` (CPU latency)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,39 @@ import typer
 
 
 def export(
-    checkpoint: Path = typer.Argument(..., help="A scratchdet .ckpt or model.pt."),
+    checkpoint: Path = typer.Argument(..., help="A scratchdet model.pt or training .ckpt."),
     out: Path = typer.Option(Path("model.onnx"), "-o", "--out", help="ONNX file to write."),
     trace_size: int = typer.Option(512, help="Side of the square image the graph is traced on."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Operating threshold stored in the file (predict and serve "
+        "use it by default) [default: the model's, 0.5]."),
+    threshold_from: Path | None = typer.Option(
+        None, "--threshold-from", help="Store the threshold an evaluation picked for its "
+        "target recall (its eval/ folder or metrics.json)."),
+    threshold_group: str = typer.Option(
+        "all", "--threshold-group", help="Subgroup whose pick --threshold-from uses."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
-    """Export a trained detector to ONNX (dynamic height and width, metadata inside)."""
-    from scratchdet.inference.onnx import export_checkpoint
-    from scratchdet.training.checkpoint import CheckpointError
+    """Export a trained detector to ONNX (dynamic height and width, model spec inside)."""
+    from scratchdet.evaluation.verdict_threshold import resolve_threshold
+    from scratchdet.inference.export import OPSET, export_onnx
+    from scratchdet.inference.torch_runtime import load_torch_model
 
     try:
-        path, meta = export_checkpoint(checkpoint, out, (trace_size, trace_size))
-    except CheckpointError as err:
+        if out.exists() and not force:
+            raise FileExistsError(f"{out} exists; give --force to overwrite it")
+        model, spec = load_torch_model(checkpoint)
+        if threshold is not None or threshold_from is not None:
+            value, how = resolve_threshold(threshold, threshold_from, threshold_group)
+            spec = spec.with_threshold(value, how or f"--threshold {value} at export")
+        path = export_onnx(model, out, spec, (trace_size, trace_size),
+                           extra={"exported_from": str(checkpoint)})
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"wrote {path} ({meta.preset}, classes {meta.class_names}, "
-               f"dynamic height/width, opset {meta.opset})")
+    typer.echo(f"wrote {path} ({spec.preset}, classes {list(spec.class_names)}, threshold "
+               f"{spec.threshold:.4g} ({spec.threshold_source}), dynamic height/width, "
+               f"opset {OPSET})")
 
 
 def benchmark(

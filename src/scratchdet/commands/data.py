@@ -147,7 +147,7 @@ def convert_cmd(
     Sizes come from the photo when present, else from --default-size.
     """
     from scratchdet.data.convert import ConvertError, convert_exports
-    from scratchdet.data.io import OutputExistsError, check_writable, write_json_atomic
+    from scratchdet.io import OutputExistsError, check_writable, write_json_atomic
 
     try:
         check_writable(out, force)
@@ -231,10 +231,10 @@ def split_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing."),
 ) -> None:
     """Seeded split stratified by colour x clean/scratched; one COCO json per split."""
-    from scratchdet.data.io import OutputExistsError
     from scratchdet.data.records import DatasetError, read_coco_json, records_from_coco
     from scratchdet.data.split import SplitError, merge_coco, parse_ratios, split_coco, write_splits
     from scratchdet.data.stats import compute_stats, format_summary
+    from scratchdet.io import OutputExistsError
 
     cols = _colours(colours)
     try:

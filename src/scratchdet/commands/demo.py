@@ -32,7 +32,6 @@ def demo(
     from scratchdet.demo.runner import run_demo
     from scratchdet.inference.tta import parse_tta
     from scratchdet.settings import sample_dir
-    from scratchdet.training.checkpoint import CheckpointError
 
     try:
         flips = parse_tta(tta)
@@ -43,7 +42,7 @@ def demo(
                             benchmark, model=model, tta=flips)
     try:
         res = run_demo(settings, typer.echo)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
+    except (ConfigError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     typer.echo("")

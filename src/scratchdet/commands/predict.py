@@ -9,13 +9,15 @@ import typer
 
 
 def predict(
-    checkpoint: Path = typer.Argument(..., help="A scratchdet .ckpt / model.pt (or .onnx)."),
+    checkpoint: Path = typer.Argument(..., help="A scratchdet model: model.onnx, model.pt or "
+                                      "a training .ckpt."),
     sources: list[str] = typer.Argument(..., help="Photos, folders of photos or globs."),
     out: Path = typer.Option(Path("outputs/predict"), "--out", help="Output folder."),
     gt: Path | None = typer.Option(
         None, "--gt", help="COCO file whose image ids the results use (matched by file name)."),
     threshold: float | None = typer.Option(
-        None, "--threshold", help="Score at which a photo fails [default: 0.5]."),
+        None, "--threshold", help="Score at which a photo fails [default: the model's "
+        "operating threshold, 0.5 unless set at export]."),
     threshold_from: Path | None = typer.Option(
         None, "--threshold-from", help="Use the threshold an evaluation picked for its target "
         "recall (its eval/ folder or metrics.json; e.g. crossval's or the demo's)."),
@@ -24,7 +26,8 @@ def predict(
     score_thr: float = typer.Option(0.05, "--score-thr", help="Lowest score kept in results."),
     overlays: Path | None = typer.Option(
         None, "--overlays", help="Folder for downscaled photos with the boxes drawn."),
-    runtime: str = typer.Option("torch", "--runtime", help="torch or onnx."),
+    runtime: str = typer.Option(
+        "auto", "--runtime", help="auto (onnx for a .onnx file, else torch), torch or onnx."),
     device: str = typer.Option("cpu", "--device", help="cpu, or cuda / cuda:N (torch runtime)."),
     batch_size: int = typer.Option(2, "--batch-size", min=1, help="Tiles per model call."),
     threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0: default)."),
@@ -39,24 +42,29 @@ def predict(
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:
     """Run a trained detector over photos; write COCO results and a pass/fail CSV."""
+    from scratchdet.data.photos import collect_photos
     from scratchdet.evaluation.verdict_threshold import resolve_threshold
     from scratchdet.inference import run
+    from scratchdet.inference.load import build_predictor, load_model
     from scratchdet.inference.tta import parse_tta
 
     try:
-        threshold, how = resolve_threshold(threshold, threshold_from, threshold_group)
         flips = parse_tta(tta)
-        photos = run.collect_photos(sources)
+        photos = collect_photos(sources)
         ids = run.image_ids(photos, gt)
-        model = run.load_runtime(checkpoint, runtime, threads or None)
-        predictor = run.make_predictor(model, batch_size, score_thr, scale, max_single or None,
-                                       device, flips)
+        model = load_model(checkpoint, runtime, device, threads or None)
+        threshold, how = resolve_threshold(threshold, threshold_from, threshold_group,
+                                           default=model.spec.threshold)
+        if how is None and threshold_from is None and model.spec.threshold_source != "default":
+            how = f"threshold {threshold:.4g} from the model ({model.spec.threshold_source})"
+        predictor = build_predictor(model, batch_size=batch_size, score_threshold=score_thr,
+                                    scale=scale, max_single=max_single or None, tta=flips)
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     if how and not quiet:
         typer.echo(how)
-    results = _run(run, predictor, photos, ids, model.category_ids, quiet)
+    results = _run(run, predictor, photos, ids, list(model.spec.category_ids), quiet)
     failed = [r for r in results if r.error is not None]
     try:
         files = run.write_outputs(results, ids, out, threshold, force)

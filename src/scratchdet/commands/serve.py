@@ -1,4 +1,4 @@
-"""``scratchdet serve CHECKPOINT``: the inspection web service (FastAPI + uvicorn)."""
+"""``scratchdet serve MODEL``: the inspection web service (FastAPI + uvicorn)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import typer
 
 def serve(
     checkpoint: Path | None = typer.Argument(
-        None, help="scratchdet checkpoint to serve (loaded once, at start-up)."
+        None, help="Model to serve: model.onnx (no torch needed), model.pt or a training "
+        ".ckpt; loaded once, before the server starts."
     ),
     tiny_random: bool = typer.Option(
         False, "--tiny-random",
@@ -42,20 +43,19 @@ def serve(
         "", "--tta", help="Test-time flips (h, v, hv; comma-separated): ~2.4x slower per photo."),
 ) -> None:
     """Serve POST /v1/inspect, the history, overlays, /healthz, /readyz and the web page at /."""
-    import functools
-
     import uvicorn
 
     from scratchdet.evaluation.verdict_threshold import resolve_threshold
     from scratchdet.inference.tta import parse_tta
     from scratchdet.service.app import create_app
     from scratchdet.service.config import ServiceSettings
-    from scratchdet.service.inspector import inspector_from_checkpoint, tiny_random_inspector
+    from scratchdet.service.inspector import inspector_from_model, tiny_random_inspector
 
     if (checkpoint is None) == (not tiny_random):
         raise typer.BadParameter("give either CHECKPOINT or --tiny-random (exactly one)")
     if checkpoint is not None and not checkpoint.is_file():
-        raise typer.BadParameter(f"checkpoint {checkpoint} does not exist", param_hint="CHECKPOINT")
+        raise typer.BadParameter(f"model file {checkpoint} does not exist",
+                                 param_hint="CHECKPOINT")
     try:
         flips = parse_tta(tta)
     except ValueError as err:
@@ -66,11 +66,12 @@ def serve(
         raise typer.BadParameter(str(err), param_hint="--threshold-from") from None
     if how:
         typer.echo(how)
-    factory = (
-        functools.partial(inspector_from_checkpoint, checkpoint, max_side=max_side, tta=flips)
-        if checkpoint is not None
-        else tiny_random_inspector
-    )
+    try:  # loaded before the server starts: a model that cannot run stops here, exit 2
+        inspector = (inspector_from_model(checkpoint, max_side=max_side, tta=flips)
+                     if checkpoint is not None else tiny_random_inspector())
+    except (ValueError, OSError) as err:
+        typer.echo(f"error: cannot serve {checkpoint}: {err}", err=True)
+        raise typer.Exit(2) from None
     settings = ServiceSettings(
         db_url=db,
         storage_dir=storage,
@@ -81,7 +82,7 @@ def serve(
         request_timeout_s=request_timeout,
         default_threshold=threshold,
     )
-    uvicorn.run(create_app(factory, settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(inspector, settings), host=host, port=port, log_level="info")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,5 +8,4 @@ Modules (the ``scratchdet data ...`` commands are thin wrappers over them):
 * ``stats``    -- ``compute_stats({split: Dataset}) -> DatasetStats``; ``write_stats(...)``.
 * ``split``    -- ``split_coco(coco, ratios, seed)``, ``merge_coco``, ``write_splits``.
 * ``fetch``    -- ``fetch_sample(dest)``: download and verify the public sample.
-* ``io``       -- atomic writes (temp file + rename) that refuse to overwrite unless forced.
 """

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.validate import PHOTO_SUFFIXES
+from scratchdet.data.photos import PHOTO_SUFFIXES
 
 
 class ConvertError(ValueError):

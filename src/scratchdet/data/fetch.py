@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import quote
 
-from scratchdet.data.io import write_text_atomic
 from scratchdet.data.sample_manifest import (
     JSON_FILES,
     PHOTO_SHA256,
@@ -35,6 +34,7 @@ from scratchdet.data.sample_manifest import (
     REPO,
     sha256sums_text,
 )
+from scratchdet.io import write_text_atomic
 
 #: Git ref to download from; ``HEAD`` is the repository's default branch.
 DEFAULT_REF = "HEAD"

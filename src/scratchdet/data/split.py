@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.io import check_writable, write_json_atomic
 from scratchdet.data.records import DEFAULT_COLOURS, colour_from_name
+from scratchdet.io import check_writable, write_json_atomic
 
 
 class SplitError(ValueError):

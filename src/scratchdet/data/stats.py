@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.io import write_text_atomic
 from scratchdet.data.records import DEFAULT_COLOURS, Dataset, ImageRecord
+from scratchdet.io import write_text_atomic
 
 
 @dataclass(frozen=True)

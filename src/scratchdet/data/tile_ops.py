@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from scratchdet.data.records import ImageRecord
-from scratchdet.inference.tiling import Tile
+from scratchdet.geometry.tiling import Tile
 
 
 def random_tile_over(

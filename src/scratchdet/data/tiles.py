@@ -15,9 +15,9 @@ full resolution:
 ``colour_balance`` draws boxes and photos so that each part colour gets the same share of
 tiles (the sample has 41 white scratches and 4 red ones).
 
-Tiles stay inside a window around the part (the region of ``inference.localize`` widened
+Tiles stay inside a window around the part (the region of ``geometry.localize`` widened
 by ``context`` px), which is all that is decoded and cached. Boxes cut by the tile edge follow
-the edge-cut rule of ``inference.tiling.boxes_into_tile`` (as at inference). Optional copy-
+the edge-cut rule of ``geometry.tiling.boxes_into_tile`` (as at inference). Optional copy-
 paste synthesis (``data.synthesis``) adds real scratches on clean paint, then flips,
 90-degree rotations and a small colour jitter are applied. Every draw is seeded by
 ``(seed, epoch, index)``: the same on any worker, different each epoch (:meth:`set_epoch`).
@@ -49,8 +49,8 @@ from scratchdet.data.tile_ops import (
     vflip_boxes,
     xyxy,
 )
-from scratchdet.inference.localize import LocalizeConfig, foreground_mask, locate_part, read_reduced
-from scratchdet.inference.tiling import Tile, boxes_into_tile
+from scratchdet.geometry.localize import LocalizeConfig, foreground_mask, locate_part, read_reduced
+from scratchdet.geometry.tiling import Tile, boxes_into_tile
 
 Transform = Callable[[Any, Any], tuple[Any, Any]]
 

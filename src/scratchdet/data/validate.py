@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from scratchdet.data.photos import PHOTO_SUFFIXES
 from scratchdet.data.records import DEFAULT_COLOURS, UNKNOWN, colour_from_name
 
 Level = Literal["error", "warning"]
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 EXIF_ORIENTATION = 0x0112
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.io import write_json_atomic
 from scratchdet.data.records import Dataset, load_coco_records
+from scratchdet.io import write_json_atomic
 
 #: ``--set`` overrides of each schedule on top of the config file.
 SCHEDULES: dict[str, list[str]] = {

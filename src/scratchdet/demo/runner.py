@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.io import write_json_atomic
 from scratchdet.demo import pipeline as steps
 from scratchdet.demo import sections
 from scratchdet.demo.pipeline import FINAL_NOTE, HEADLINE_GROUPS, DemoResult, DemoSettings
+from scratchdet.io import write_json_atomic
 
 
 def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:

@@ -41,16 +41,16 @@ def loss_curve_png(run_dir: Path) -> bytes | None:
 
 def model_blocks(model_path: Path, facts: Mapping[str, Any], run_dir: Path | None) -> list[Block]:
     """Preset, parameters, training time and steps, loss curve, the config used."""
-    from scratchdet.training.checkpoint import load_detector
+    from scratchdet.inference.torch_runtime import load_torch_model
 
-    model, meta = load_detector(model_path)
+    model, spec = load_torch_model(model_path)
     params = sum(p.numel() for p in model.parameters())
     minutes = facts.get("minutes")
-    rows = [["preset", meta.config.model], ["parameters", f"{params:,}"],
+    rows = [["preset", spec.preset], ["parameters", f"{params:,}"],
             ["model file", str(model_path)],
             ["training time", "n/a" if minutes is None else f"{minutes:.1f} min"],
             ["steps", str(facts.get("steps", "n/a"))],
-            ["tiles", f"{meta.config.tile_size} px, overlap {meta.config.tile_overlap}"]]
+            ["tiles", f"{spec.tile_size} px, overlap {spec.tile_overlap}"]]
     blocks: list[Block] = [Table(["", ""], rows, caption="Model and training")]
     png = loss_curve_png(run_dir) if run_dir is not None else None
     if png is not None:

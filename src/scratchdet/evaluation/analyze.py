@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from scratchdet.evaluation.analysis import PhotoAnalysis, analyze_photos, rank_best, rank_worst
 from scratchdet.evaluation.bands import SizeBand
 from scratchdet.evaluation.evaluator import evaluate
 from scratchdet.evaluation.inputs import Detections, GroundTruth
 from scratchdet.evaluation.overlays import CropSpec, crops, jpeg_bytes, overlay
 from scratchdet.evaluation.plots import pr_curves_png
+from scratchdet.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from scratchdet.data.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from scratchdet.evaluation.config import DEFAULT_THRESHOLDS
 from scratchdet.evaluation.plots import pr_curves_png, roc_png, thresholds_png
 from scratchdet.evaluation.result import EvaluationResult, part_level_text
+from scratchdet.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
 def write_evaluation(

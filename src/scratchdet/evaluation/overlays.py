@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from scratchdet.evaluation.analysis import BoxView, PhotoAnalysis
-from scratchdet.imaging import open_shrunk
+from scratchdet.imaging import draw_boxes, open_shrunk, xywh_to_xyxy
 
 GT_COLOUR = (0, 200, 0)
 MATCHED_COLOUR = (30, 144, 255)
@@ -31,28 +31,16 @@ class CropSpec:
     max_crops: int = 12
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=size)
-
-
 def _draw_boxes(
-    draw: ImageDraw.ImageDraw, photo: PhotoAnalysis, scale: float, offset: tuple[int, int],
+    image: Image.Image, photo: PhotoAnalysis, scale: float, offset: tuple[int, int],
     width: int, font_size: int,
 ) -> None:
-    font = _font(font_size)
-    ox, oy = offset
-
-    def rect(box: BoxView) -> tuple[float, float, float, float]:
-        x, y, w, h = box.bbox
-        return ((x - ox) * scale, (y - oy) * scale, (x + w - ox) * scale, (y + h - oy) * scale)
-
-    for g in photo.gt:
-        draw.rectangle(rect(g), outline=GT_COLOUR, width=width + 1)
-    for d in photo.detections:
-        colour = MATCHED_COLOUR if d.matched else FALSE_COLOUR
-        x0, y0, x1, y1 = rect(d)
-        draw.rectangle((x0, y0, x1, y1), outline=colour, width=width)
-        draw.text((x0, max(0.0, y0 - font_size - 2)), f"{d.score:.2f}", fill=colour, font=font)
+    gt = [xywh_to_xyxy(g.bbox) for g in photo.gt]
+    draw_boxes(image, gt, GT_COLOUR, scale=scale, offset=offset, width=width + 1)
+    draw_boxes(image, [xywh_to_xyxy(d.bbox) for d in photo.detections],
+               [MATCHED_COLOUR if d.matched else FALSE_COLOUR for d in photo.detections],
+               [f"{d.score:.2f}" for d in photo.detections], scale=scale, offset=offset,
+               width=width, font_size=font_size)
 
 
 def _legend(draw: ImageDraw.ImageDraw, photo: PhotoAnalysis, width: int, font_size: int) -> None:
@@ -60,16 +48,15 @@ def _legend(draw: ImageDraw.ImageDraw, photo: PhotoAnalysis, width: int, font_si
     text = (f"{photo.file_name}  AP50 {ap}  misses {photo.misses}  false boxes "
             f"{photo.false_boxes}  | GT green, matched blue, false red")
     draw.rectangle((0, 0, width, font_size + 8), fill=(0, 0, 0))
-    draw.text((4, 3), text, fill=(255, 255, 255), font=_font(font_size))
+    draw.text((4, 3), text, fill=(255, 255, 255), font=ImageFont.load_default(size=font_size))
 
 
 def overlay(path: Path, photo: PhotoAnalysis, max_side: int = 1600) -> Image.Image:
     """The whole photo, downscaled to ``max_side``, with every box drawn."""
     img, (full_w, _) = open_shrunk(path, max_side)
     scale = img.width / full_w
-    draw = ImageDraw.Draw(img)
-    _draw_boxes(draw, photo, scale, (0, 0), width=2, font_size=16)
-    _legend(draw, photo, img.width, 16)
+    _draw_boxes(img, photo, scale, (0, 0), width=2, font_size=16)
+    _legend(ImageDraw.Draw(img), photo, img.width, 16)
     return img
 
 
@@ -100,7 +87,7 @@ def crops(path: Path, photo: PhotoAnalysis, spec: CropSpec = CropSpec()) -> list
     out = []
     for window in crop_windows(boxes, img.size, spec):
         piece = img.crop(window)
-        _draw_boxes(ImageDraw.Draw(piece), photo, 1.0, window[:2], width=2, font_size=14)
+        _draw_boxes(piece, photo, 1.0, window[:2], width=2, font_size=14)
         out.append(piece)
     return out
 

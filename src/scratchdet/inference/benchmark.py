@@ -13,24 +13,33 @@ RSS (``VmHWM``, reset before each run where the kernel allows it).
 
 from __future__ import annotations
 
-import glob
 import json
 import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from scratchdet.data.io import write_text_atomic
-from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE, TiledPredictor
+from scratchdet.artifact import ModelSpec
+from scratchdet.data.photos import collect_photos
+from scratchdet.inference.export import export_onnx
+from scratchdet.inference.load import LoadedModel, build_predictor, from_module, load_model
+from scratchdet.inference.predictor import (
+    DEFAULT_MAX_SINGLE,
+    DEFAULT_TILE_OVERLAP,
+    DEFAULT_TILE_SIZE,
+    TiledPredictor,
+)
+from scratchdet.inference.torch_runtime import load_torch_model
+from scratchdet.io import write_text_atomic
+from scratchdet.models.factory import build_model
 
 PHASES = ("decode", "localise", "model", "merge", "total")
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 SEED_PRESET = "cascade_rcnn_x101_32x4d_fpn"
 
 
@@ -43,8 +52,8 @@ class BenchmarkSettings:
     runtime: str = "onnx"
     scale: float = 1.0
     max_single: int | None = DEFAULT_MAX_SINGLE
-    tile_size: int = 1024
-    min_overlap: int = 256
+    tile_size: int = DEFAULT_TILE_SIZE  # an untrained preset's tiling; a model file's wins
+    min_overlap: int = DEFAULT_TILE_OVERLAP
     threads: int = 2
     repeat: int = 1
     warmup: int = 1
@@ -57,21 +66,8 @@ class BenchmarkSettings:
 
 
 def find_photos(spec: str | Path) -> list[Path]:
-    """Photos named by a file, a folder (its .jpg/.jpeg/.png files) or a glob, sorted."""
-    text = str(spec)
-    path = Path(text)
-    if path.is_file():
-        found = [path]
-    elif path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-    else:
-        found = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
-    if not found:
-        raise FileNotFoundError(
-            f"{text}: no photos found (expected a photo file, a folder of "
-            f"{'/'.join(PHOTO_SUFFIXES)} files, or a glob)"
-        )
-    return found
+    """Photos named by a file, a folder (its .jpg/.jpeg/.png files) or a glob."""
+    return collect_photos(spec)
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -122,7 +118,7 @@ def time_predictor(
             samples.append({
                 **pred.timings, "cpu": time.process_time() - c, "tiles": len(pred.tiles),
                 "pixels": sum((t[2] - t[0]) * (t[3] - t[1]) for t in pred.tiles),
-                "detections": len(pred.detections["scores"]), "photo": str(photo),
+                "detections": len(pred.detections), "photo": str(photo),
             })
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {
@@ -139,17 +135,15 @@ def time_predictor(
     }
 
 
-def _our_model(settings: BenchmarkSettings) -> tuple[torch.nn.Module, str, dict[str, Any]]:
-    """The eager detector to time, its preset and how it was made."""
-    from scratchdet.models.factory import build_model
-
+def _our_model(settings: BenchmarkSettings) -> tuple[torch.nn.Module, ModelSpec, dict[str, Any]]:
+    """The eager detector to time, its spec and how it was made."""
     if settings.checkpoint is None:
         model = build_model(settings.model).eval()
-        return model, settings.model, {"weights": "ImageNet backbone, random heads"}
-    from scratchdet.training.checkpoint import load_detector
-
-    model, meta = load_detector(settings.checkpoint)
-    return model, meta.config.model, {"weights": str(settings.checkpoint)}
+        spec = ModelSpec(settings.model, ("scratch",), (1,), tile_size=settings.tile_size,
+                         tile_overlap=settings.min_overlap)
+        return model, spec, {"weights": "ImageNet backbone, random heads"}
+    model, spec = load_torch_model(settings.checkpoint)
+    return model, spec, {"weights": str(settings.checkpoint)}
 
 
 def _runtimes(settings: BenchmarkSettings) -> list[str]:
@@ -160,45 +154,42 @@ def _runtimes(settings: BenchmarkSettings) -> list[str]:
     return [settings.runtime, "torch" if settings.runtime == "onnx" else "onnx"]
 
 
-def _detectors(
-    settings: BenchmarkSettings, workdir: Path
-) -> tuple[dict[str, Callable[..., Any]], str, dict[str, Any]]:
-    """``{runtime: detector}`` for our model; ONNX files are exported into ``workdir``."""
-    from scratchdet.inference.onnx import OnnxDetector, export_onnx, meta_from_model
-
+def _models(settings: BenchmarkSettings, workdir: Path) -> tuple[dict[str, LoadedModel],
+                                                                 str, dict[str, Any]]:
+    """``{runtime: loaded model}`` for our model; ONNX files are exported into ``workdir``."""
     if settings.checkpoint is not None and settings.checkpoint.suffix == ".onnx":
         if settings.runtime != "onnx":
             raise ValueError(f"{settings.checkpoint}: an ONNX file needs --runtime onnx")
-        onnx_det = OnnxDetector(settings.checkpoint, threads=settings.threads)
-        return {"onnx": onnx_det}, onnx_det.meta.preset, {"weights": str(settings.checkpoint)}
-    model, preset, info = _our_model(settings)
-    out: dict[str, Callable[..., Any]] = {}
+        loaded = load_model(settings.checkpoint, "onnx", threads=settings.threads)
+        return {"onnx": loaded}, loaded.spec.preset, {"weights": str(settings.checkpoint)}
+    model, spec, info = _our_model(settings)
+    out: dict[str, LoadedModel] = {}
     for runtime in _runtimes(settings):
         if runtime == "torch":
-            out[runtime] = model
+            out[runtime] = from_module(model, spec)
             continue
         t = time.perf_counter()
-        path = export_onnx(model, workdir / "model.onnx", meta_from_model(model, preset))
+        path = export_onnx(model, workdir / "model.onnx", spec)
         info["export_s"] = time.perf_counter() - t
-        out[runtime] = OnnxDetector(path, threads=settings.threads)
-    return out, preset, info
+        out[runtime] = load_model(path, "onnx", threads=settings.threads)
+    return out, spec.preset, info
 
 
-def _predictor(detector: Callable[..., Any], settings: BenchmarkSettings) -> TiledPredictor:
-    return TiledPredictor(
-        detector, tile_size=settings.tile_size, min_overlap=settings.min_overlap,
-        batch_size=1, scale=settings.scale, max_single=settings.max_single, tta=settings.tta,
-    )
+def _predictor(model: LoadedModel, settings: BenchmarkSettings) -> TiledPredictor:
+    return build_predictor(model, batch_size=1, scale=settings.scale,
+                           max_single=settings.max_single, tta=settings.tta)
 
 
 def _seed_run(photos: Sequence[Path], settings: BenchmarkSettings) -> dict[str, Any]:
-    from scratchdet.models.factory import build_model
-
     torch.manual_seed(0)
     model = build_model(  # random weights: latency does not depend on them
         SEED_PRESET, min_size=settings.seed_min_size, max_size=settings.seed_max_size
     ).eval()
-    predictor = TiledPredictor(model, tile_size=1 << 20, whole_photo=True, batch_size=1)
+    spec = ModelSpec(SEED_PRESET, ("scratch",), (1,), input_mode="resize",
+                     resize=(settings.seed_max_size, settings.seed_min_size))
+    # the seed decodes the whole photo at full size and resizes inside the model, as
+    # MMDetection does: max_side above any photo keeps the decode at scale 1
+    predictor = build_predictor(from_module(model, spec), max_side=1 << 20)
     subset = list(photos[: settings.seed_photos] if settings.seed_photos else photos)
     result = time_predictor(predictor, subset, repeat=1, warmup=min(settings.warmup, 1))
     del model, predictor
@@ -214,11 +205,11 @@ def run_benchmark(photos: Sequence[Path], settings: BenchmarkSettings) -> dict[s
     torch.set_num_threads(settings.threads)
     runs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="scratchdet-bench-") as tmp:
-        detectors, preset, info = _detectors(settings, Path(tmp))
-        for runtime, detector in detectors.items():
-            predictor = _predictor(detector, settings)
+        models, preset, info = _models(settings, Path(tmp))
+        for runtime, loaded in models.items():
+            predictor = _predictor(loaded, settings)
             runs[runtime] = time_predictor(predictor, photos, settings.repeat, settings.warmup)
-        del detectors
+        del models
     seed = _seed_run(photos, settings) if settings.seed_baseline else None
     return _assemble(photos, settings, preset, info, runs, seed)
 

@@ -1,16 +1,15 @@
-"""Batch prediction on photos: a trained checkpoint over files, folders or globs.
+"""Batch prediction on photos: a model file over files, folders or globs.
 
-:func:`collect_photos` finds the photos, :func:`load_runtime` builds the detector (PyTorch
-eager or ONNX Runtime) with the tiling it was trained for, :func:`predict_photos` runs the
-:class:`~scratchdet.inference.predictor.TiledPredictor` over them (unreadable photos are
-skipped and counted), and :func:`write_outputs` writes
+:func:`scratchdet.data.photos.collect_photos` finds the photos, :mod:`scratchdet.inference.load`
+builds the predictor the model's spec asks for, :func:`predict_photos` runs it over them
+(unreadable photos are skipped and counted), and :func:`write_outputs` writes
 
 - ``results.bbox.json``: COCO results (``image_id``, ``category_id``, ``bbox`` [x, y, w, h] in
   original pixels, ``score``);
 - ``image_ids.json``: file name -> image id (from the ``--gt`` COCO file when given, matched by
   file name, else 1, 2, ... in photo order);
-- ``verdicts.csv``: one row per photo: verdict ``fail`` when a box scores at least the
-  threshold, else ``pass``; max score, boxes at the threshold, timings in ms.
+- ``verdicts.csv``: one row per photo: the verdict (:func:`scratchdet.structures.verdict`),
+  max score, boxes at the threshold, timings in ms.
 
 :func:`draw_overlay` draws the boxes at the threshold on a downscaled full photo.
 """
@@ -18,41 +17,26 @@ skipped and counted), and :func:`write_outputs` writes
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import json
 import math
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from PIL import Image, ImageDraw
 
-from scratchdet.data.io import write_bytes_atomic, write_json_atomic, write_text_atomic
-from scratchdet.imaging import open_shrunk
-from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE, Detector, TiledPredictor
+from scratchdet.imaging import draw_boxes, open_shrunk, xywh_to_xyxy
+from scratchdet.inference.load import build_predictor, load_model
+from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE, TiledPredictor
+from scratchdet.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from scratchdet.structures import Detections, Verdict, verdict
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
-RUNTIMES = ("torch", "onnx")
 TIMING_KEYS = ("decode", "localise", "model", "merge", "total")
 VERDICT_FIELDS = ("file", "verdict", "max_score", "n_boxes", "image_id", "tiles",
                   *(f"{k}_ms" for k in TIMING_KEYS))
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A detector ready for the tiled predictor, with what the checkpoint says about it."""
-
-    detector: Detector
-    runtime: str
-    preset: str
-    category_ids: list[int]
-    tile_size: int
-    tile_overlap: int
 
 
 @dataclass
@@ -72,29 +56,8 @@ class PhotoResult:
     def boxes_at(self, threshold: float) -> list[dict[str, Any]]:
         return [d for d in self.detections if d["score"] >= threshold]
 
-
-def collect_photos(sources: Sequence[str | Path]) -> list[Path]:
-    """Photos named by files, folders (their .jpg/.jpeg/.png files) or globs, in order, once.
-
-    Raises:
-        FileNotFoundError: a source names nothing, or no photo at all was found.
-    """
-    found: list[Path] = []
-    for source in sources:
-        path = Path(source)
-        if path.is_file():
-            hits = [path]
-        elif path.is_dir():
-            hits = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-        else:
-            hits = sorted(Path(p) for p in glob.glob(str(source)) if Path(p).is_file())
-        if not hits:
-            raise FileNotFoundError(
-                f"{source}: no photos found (expected a photo file, a folder of "
-                f"{'/'.join(PHOTO_SUFFIXES)} files, or a glob)"
-            )
-        found.extend(hits)
-    return list(dict.fromkeys(found))
+    def verdict(self, threshold: float) -> Verdict:
+        return verdict(self.max_score(), threshold)
 
 
 def image_ids(photos: Sequence[Path], gt: str | Path | None = None) -> dict[str, int]:
@@ -121,70 +84,6 @@ def image_ids(photos: Sequence[Path], gt: str | Path | None = None) -> dict[str,
     return {p.name: by_name[p.name] for p in photos}
 
 
-def load_runtime(checkpoint: str | Path, runtime: str = "torch",
-                 threads: int | None = None) -> LoadedModel:
-    """The detector of a ``.ckpt``/``model.pt`` (or, for ``onnx``, also an exported ``.onnx``).
-
-    ``onnx`` with a torch checkpoint exports it to a temporary file first. ``threads`` sets
-    torch's intra-op threads (and ONNX Runtime's).
-
-    Raises:
-        ValueError: unknown runtime; CheckpointError / FileNotFoundError for a bad checkpoint.
-    """
-    if runtime not in RUNTIMES:
-        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    if threads:
-        torch.set_num_threads(threads)
-    if runtime == "onnx":
-        return _load_onnx(path, threads)
-    from scratchdet.training.checkpoint import load_detector
-
-    model, meta = load_detector(path)
-    cfg = meta.config
-    return LoadedModel(model, "torch", cfg.model, list(meta.category_ids), cfg.tile_size,
-                       cfg.tile_overlap)
-
-
-def _load_onnx(path: Path, threads: int | None) -> LoadedModel:
-    try:
-        from scratchdet.inference.onnx import OnnxDetector, export_checkpoint
-    except ImportError as err:
-        raise ValueError(f"runtime onnx is not available here ({err}); use --runtime torch") \
-            from None
-    if path.suffix.lower() == ".onnx":
-        det = OnnxDetector(path, threads=threads)
-    else:  # the session holds the graph in memory; the exported file can go
-        with tempfile.TemporaryDirectory(prefix="scratchdet-onnx-") as tmp:
-            onnx_path, _ = export_checkpoint(path, Path(tmp) / "model.onnx")
-            det = OnnxDetector(onnx_path, threads=threads)
-    m = det.meta
-    return LoadedModel(det, "onnx", m.preset, list(m.category_ids), m.tile_size, m.tile_overlap)
-
-
-def make_predictor(model: LoadedModel, batch_size: int = 2, score_threshold: float = 0.05,
-                   scale: float = 1.0, max_single: int | None = DEFAULT_MAX_SINGLE,
-                   device: str = "cpu", tta: tuple[str, ...] = ()) -> TiledPredictor:
-    """The tiled predictor with the tiling the model was trained for, on ``device`` ("cpu",
-    "cuda", "cuda:1", ...; ONNX models run on the CPU), with the test-time flips ``tta``.
-
-    Raises:
-        ValueError: a GPU device for an ONNX model, or when no CUDA GPU is visible.
-    """
-    if device != "cpu":
-        if model.runtime != "torch":
-            raise ValueError(f"runtime {model.runtime} runs on the CPU; use runtime torch for "
-                             f"device {device}")
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device}: no CUDA GPU is visible here")
-    return TiledPredictor(model.detector, tile_size=model.tile_size,
-                          min_overlap=model.tile_overlap, batch_size=batch_size,
-                          score_threshold=score_threshold, scale=scale, max_single=max_single,
-                          device=device, tta=tta)
-
-
 def predict_photos(
     predictor: TiledPredictor,
     photos: Sequence[Path],
@@ -201,7 +100,7 @@ def predict_photos(
         except (ValueError, OSError) as err:
             res.error = str(err) if str(photo) in str(err) else f"{photo}: {err}"
         else:
-            res.detections = _coco(pred.detections, res.image_id, category_ids)
+            res.detections = coco_results(pred.detections, res.image_id, category_ids)
             res.timings, res.tiles = dict(pred.timings), len(pred.tiles)
         results.append(res)
         if on_photo is not None:
@@ -216,20 +115,23 @@ def predict_for_evaluation(checkpoint: str | Path, photos: Sequence[Path],
     """Predict ``photos`` as validation does (torch, on the GPU when there is one; scores
     from 0; the default fast path unless ``max_single`` says otherwise) and write the outputs
     (COCO results, verdicts at 0.5) into ``out_dir``, overwriting."""
-    loaded = load_runtime(checkpoint, "torch")
+    import torch
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    predictor = make_predictor(loaded, batch_size=2, score_threshold=0.0, max_single=max_single,
-                               device=device, tta=tta, scale=scale)
-    results = predict_photos(predictor, photos, ids, loaded.category_ids)
+    loaded = load_model(checkpoint, "torch", device)
+    predictor = build_predictor(loaded, batch_size=2, score_threshold=0.0,
+                                max_single=max_single, tta=tta, scale=scale)
+    results = predict_photos(predictor, photos, ids, loaded.spec.category_ids)
     write_outputs(results, ids, out_dir, threshold=0.5, force=True)
     return results
 
 
-def _coco(dets: Mapping[str, torch.Tensor], image_id: int,
-          category_ids: Sequence[int]) -> list[dict[str, Any]]:
+def coco_results(dets: Detections, image_id: int,
+                 category_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """COCO results (``[x, y, w, h]`` rounded to 0.01 px, score to 1e-5) of one photo."""
     out = []
-    for (x1, y1, x2, y2), score, label in zip(dets["boxes"].tolist(), dets["scores"].tolist(),
-                                              dets["labels"].tolist(), strict=True):
+    for (x1, y1, x2, y2), score, label in zip(dets.boxes.tolist(), dets.scores.tolist(),
+                                              dets.labels.tolist(), strict=True):
         out.append({"image_id": image_id, "category_id": int(category_ids[int(label) - 1]),
                     "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
                     "score": round(float(score), 5)})
@@ -243,7 +145,7 @@ def verdict_rows(results: Sequence[PhotoResult], threshold: float) -> list[dict[
         if r.error is not None:
             continue
         row: dict[str, Any] = {
-            "file": r.path.name, "verdict": "fail" if r.max_score() >= threshold else "pass",
+            "file": r.path.name, "verdict": r.verdict(threshold),
             "max_score": f"{r.max_score():.4f}", "n_boxes": len(r.boxes_at(threshold)),
             "image_id": r.image_id, "tiles": r.tiles,
         }
@@ -271,16 +173,13 @@ def write_outputs(results: Sequence[PhotoResult], ids: Mapping[str, int], out_di
 def draw_overlay(result: PhotoResult, threshold: float, max_side: int = 1600) -> Image.Image:
     """The whole photo, downscaled to ``max_side``, with the boxes scoring >= ``threshold``."""
     img, full = open_shrunk(result.path, max_side)
-    s = img.width / full[0]
-    draw = ImageDraw.Draw(img)
-    width = max(2, math.ceil(img.width / 500))
-    for d in result.boxes_at(threshold):
-        x, y, w, h = (v * s for v in d["bbox"])
-        draw.rectangle((x, y, x + w, y + h), outline=(255, 0, 0), width=width)
-        draw.text((x, max(0, y - 12)), f"{d['score']:.2f}", fill=(255, 0, 0))
-    verdict = "FAIL" if result.max_score() >= threshold else "PASS"
-    draw.text((8, 8), f"{result.path.name}: {verdict} (max {result.max_score():.2f}, "
-              f"threshold {threshold})", fill=(255, 255, 0))
+    kept = result.boxes_at(threshold)
+    draw_boxes(img, [xywh_to_xyxy(d["bbox"]) for d in kept], (255, 0, 0),
+               [f"{d['score']:.2f}" for d in kept], scale=img.width / full[0],
+               width=max(2, math.ceil(img.width / 500)))
+    ImageDraw.Draw(img).text(
+        (8, 8), f"{result.path.name}: {result.verdict(threshold).upper()} "
+        f"(max {result.max_score():.2f}, threshold {threshold})", fill=(255, 255, 0))
     return img
 
 
@@ -303,7 +202,7 @@ def summary(results: Sequence[PhotoResult], threshold: float) -> dict[str, Any]:
     total = [r.timings["total"] for r in ok if "total" in r.timings]
     return {
         "photos": len(results), "predicted": len(ok), "failed_to_read": len(results) - len(ok),
-        "fail_verdicts": sum(r.max_score() >= threshold for r in ok),
+        "fail_verdicts": sum(r.verdict(threshold) == "fail" for r in ok),
         "s_per_photo": sum(total) / len(total) if total else None,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

@@ -8,8 +8,7 @@ input's own pixels, are taken in order of falling score; each joins the first cl
 class whose fused box overlaps it at IoU >= ``iou`` and that holds no detection of the same
 pass yet, or opens a cluster of its own. A cluster's box is the score-weighted mean of its
 members' boxes; its score is the sum of its members' scores divided by the number of passes,
-so a box that only one pass of three reports keeps a third of its score. Pure numpy functions
-except :func:`flip_image` and :func:`fuse_outputs`, which take and give torch tensors.
+so a box that only one pass of three reports keeps a third of its score. Pure numpy functions.
 """
 
 from __future__ import annotations
@@ -17,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
-from scratchdet.inference.tiling import box_iou
+from scratchdet.geometry.tiling import box_iou
+from scratchdet.structures import Detections
 
 FLIPS = ("h", "v", "hv")
 
@@ -42,10 +41,11 @@ def parse_tta(text: str) -> tuple[str, ...]:
     return flips
 
 
-def flip_image(image: torch.Tensor, flip: str) -> torch.Tensor:
-    """``image[..., H, W]`` flipped left-right (``"h"``), up-down (``"v"``) or both (``"hv"``)."""
-    dims = {"h": [-1], "v": [-2], "hv": [-2, -1]}[flip]
-    return torch.flip(image, dims)
+def flip_array(image: np.ndarray, flip: str) -> np.ndarray:
+    """``image[H, W, ...]`` flipped left-right (``"h"``), up-down (``"v"``) or both (``"hv"``),
+    as a new contiguous array."""
+    axes = {"h": (1,), "v": (0,), "hv": (0, 1)}[flip]
+    return np.ascontiguousarray(np.flip(image, axes))
 
 
 def unflip_boxes(boxes: np.ndarray, width: float, height: float, flip: str) -> np.ndarray:
@@ -95,8 +95,8 @@ def fuse_passes(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
     return fused[order], score_sum[order] / n_passes, label[order]
 
 
-def fuse_outputs(outputs: Sequence[dict[str, torch.Tensor]], flips: Sequence[str],
-                 width: int, height: int, iou: float = 0.55) -> dict[str, torch.Tensor]:
+def fuse_outputs(outputs: Sequence[Detections], flips: Sequence[str],
+                 width: int, height: int, iou: float = 0.55) -> Detections:
     """One detector output from the outputs of the passes over one input.
 
     ``outputs[k]`` came from the input flipped by ``flips[k]`` (``""``: not flipped); boxes are
@@ -106,13 +106,11 @@ def fuse_outputs(outputs: Sequence[dict[str, torch.Tensor]], flips: Sequence[str
         raise ValueError(f"{len(outputs)} outputs for {len(flips)} flips")
     boxes, scores, labels, passes = [], [], [], []
     for k, (out, flip) in enumerate(zip(outputs, flips, strict=True)):
-        b = out["boxes"].detach().cpu().double().numpy()
+        b = out.boxes.astype(np.float64)
         boxes.append(unflip_boxes(b, width, height, flip) if flip else b.reshape(-1, 4))
-        scores.append(out["scores"].detach().cpu().double().numpy())
-        labels.append(out["labels"].detach().cpu().numpy())
+        scores.append(out.scores.astype(np.float64))
+        labels.append(out.labels)
         passes.append(np.full(len(b), k, dtype=np.int64))
     fb, fs, fl = fuse_passes(np.concatenate(boxes), np.concatenate(scores),
                              np.concatenate(labels), np.concatenate(passes), len(flips), iou)
-    return {"boxes": torch.as_tensor(fb, dtype=torch.float32).reshape(-1, 4),
-            "scores": torch.as_tensor(fs, dtype=torch.float32),
-            "labels": torch.as_tensor(fl, dtype=torch.int64)}
+    return Detections.from_arrays(fb, fs, fl)

@@ -2,7 +2,7 @@
 
 - ``app.create_app(inspector_or_factory, settings)``: the app; the model loads once, in a
   start-up thread (``/readyz`` is 503 until then).
-- ``inspector``: the ``Inspector`` protocol the app depends on, ``inspector_from_checkpoint``
+- ``inspector``: the ``Inspector`` protocol the app depends on, ``inspector_from_model``
   (a real scratchdet checkpoint) and ``tiny_random_inspector`` (random weights, tests only).
 - ``routes``: ``POST /v1/inspect``, ``GET /v1/inspections[/{id}[/overlay|/photo]]``,
   ``/healthz``, ``/readyz``, the page at ``/`` and a local API page at ``/docs``.

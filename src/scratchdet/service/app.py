@@ -10,36 +10,23 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from scratchdet import __version__
 from scratchdet.service.config import ServiceSettings
-from scratchdet.service.db import History, open_history
+from scratchdet.service.db import open_history
 from scratchdet.service.errors import install_error_handlers
 from scratchdet.service.inspector import Inspector, InspectorFactory
 from scratchdet.service.limits import BodyLimitMiddleware, InspectionGate
+from scratchdet.service.routes import api_router, page_router
+from scratchdet.service.state import STATIC_DIR, ServiceState
 
 log = logging.getLogger("scratchdet.service")
 
-STATIC_DIR = Path(__file__).parent / "static"
 #: Room for the multipart framing and the small form fields around the photo.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-@dataclass
-class ServiceState:
-    """What the routes share: settings, history, the gate and (once loaded) the inspector."""
-
-    settings: ServiceSettings
-    history: History
-    gate: InspectionGate
-    inspector: Inspector | None = None
-    load_error: str | None = None
-    loaded: threading.Event = field(default_factory=threading.Event)
 
 
 def _load(state: ServiceState, source: Inspector | InspectorFactory) -> None:
@@ -58,8 +45,6 @@ def create_app(
     inspector: Inspector | InspectorFactory, settings: ServiceSettings | None = None
 ) -> FastAPI:
     """Build the app around an inspector, or a factory run once in a start-up thread."""
-    from scratchdet.service.routes import api_router, page_router
-
     settings = settings or ServiceSettings()
 
     @asynccontextmanager

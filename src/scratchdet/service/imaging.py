@@ -7,10 +7,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from scratchdet.data.io import write_bytes_atomic
-from scratchdet.imaging import open_shrunk
+from scratchdet.imaging import draw_boxes, open_shrunk
+from scratchdet.io import write_bytes_atomic
 from scratchdet.service.errors import ServiceError
 
 OVERLAY_COLOUR = (255, 40, 40)
@@ -66,14 +66,9 @@ def draw_overlay(
     image: Image.Image, boxes: Sequence[Sequence[float]], scores: Sequence[float], scale: float
 ) -> Image.Image:
     """Draw every box (``scale`` maps box pixels to ``image`` pixels) and its score, in place."""
-    draw = ImageDraw.Draw(image)
     line = max(2, round(max(image.size) / 600))
-    pad = line * 2
-    for box, score in zip(boxes, scores, strict=True):
-        x1, y1, x2, y2 = (v * scale for v in box)
-        draw.rectangle((x1 - pad, y1 - pad, x2 + pad, y2 + pad), outline=OVERLAY_COLOUR, width=line)
-        draw.text((x1 - pad, max(0.0, y1 - pad - 12)), f"{score:.2f}", fill=OVERLAY_COLOUR)
-    return image
+    return draw_boxes(image, boxes, OVERLAY_COLOUR, [f"{s:.2f}" for s in scores], scale=scale,
+                      width=line, pad=line * 2)
 
 
 def render_overlay(

@@ -14,13 +14,13 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 
-from scratchdet.service.app import STATIC_DIR, ServiceState
 from scratchdet.service.config import ACCEPTED_TYPES
 from scratchdet.service.db import HistoryFilter, InspectionRow
 from scratchdet.service.errors import ServiceError
 from scratchdet.service.imaging import decode_photo, render_overlay, write_atomic
 from scratchdet.service.inspector import InspectionResult, Inspector
 from scratchdet.service.schemas import ErrorBody, Health, Inspection, InspectionPage, Readiness
+from scratchdet.service.state import STATIC_DIR, ServiceState
 
 api_router = APIRouter()
 page_router = APIRouter(include_in_schema=False)

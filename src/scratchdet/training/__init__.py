@@ -5,8 +5,8 @@
 - :func:`scratchdet.training.fit.fit` ``(cfg) -> FitResult`` (``run_dir``,
   ``best_checkpoint``, ``last_checkpoint``, ``model_path``, ``metrics``, ``global_step``,
   ``world_size``); ``scratchdet train CONFIG --set key=value --resume CKPT`` on the CLI.
-- :func:`scratchdet.training.checkpoint.load_detector` ``(path) -> (model in eval mode,
-  ModelMeta)`` for a ``.ckpt`` or the exported ``model.pt``; no Lightning import.
+- Every checkpoint and ``model.pt`` carries the model spec (:mod:`scratchdet.artifact`);
+  :func:`scratchdet.inference.load.load_model` runs them, without importing Lightning.
 
 Multi-GPU / multi-node: ``strategy: ddp`` with ``devices`` and ``num_nodes`` (Lightning's
 launcher starts one process per device; other nodes need ``MASTER_ADDR``, ``MASTER_PORT``,

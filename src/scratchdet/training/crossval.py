@@ -34,9 +34,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.io import write_json_atomic, write_text_atomic
 from scratchdet.data.records import DEFAULT_COLOURS, colour_from_name
 from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE
+from scratchdet.io import write_json_atomic, write_text_atomic
 
 Log = Callable[[str], None]
 

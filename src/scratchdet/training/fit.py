@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import EMAWeightAveraging, LearningRateMonitor,
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from scratchdet.config import ConfigError, dump_config
-from scratchdet.data.io import write_json_atomic, write_text_atomic
+from scratchdet.io import write_json_atomic, write_text_atomic
 from scratchdet.training.checkpoint import export_from_checkpoint
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.datamodule import DetectionDataModule

@@ -2,8 +2,8 @@
 validation, SGD with the seed's per-iteration schedule.
 
 The network itself is a plain ``nn.Module`` from :func:`build_detector`; checkpoints also carry
-``checkpoint["scratchdet"] = {"config", "class_names"}`` so that
-:func:`scratchdet.training.checkpoint.load_detector` rebuilds it without Lightning.
+the model spec (``checkpoint["scratchdet"]``, :mod:`scratchdet.artifact`), so that
+:func:`scratchdet.inference.torch_runtime.load_torch_model` rebuilds it without Lightning.
 """
 
 from __future__ import annotations
@@ -12,37 +12,41 @@ import warnings
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.optim.lr_scheduler import LambdaLR
 
+from scratchdet.artifact import ARTIFACT_KEY, checkpoint_entry
 from scratchdet.evaluation import evaluate
+from scratchdet.inference.load import build_predictor, from_module
+from scratchdet.inference.predictor import TiledPredictor
+from scratchdet.structures import Detections
+from scratchdet.training.checkpoint import spec_for
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.datamodule import Batch
 from scratchdet.training.detector import build_detector
 from scratchdet.training.schedule import lr_at
 
-CHECKPOINT_KEY = "scratchdet"
 #: The metric the best checkpoint is chosen by (COCO bbox mAP, IoU 0.50:0.95) and its partner.
 MONITOR = "val/AP"
 AP50 = "val/AP50"
 
 
 def to_coco_results(
-    output: dict[str, torch.Tensor],
+    output: Detections,
     image_id: int,
     scale: tuple[float, float],
     categories: list[int],
 ) -> list[dict[str, Any]]:
-    """Detector output (xyxy in given pixels) -> COCO results ``[x, y, w, h]`` in original pixels.
+    """Detections (xyxy in given pixels) -> COCO results ``[x, y, w, h]`` in original pixels.
 
     ``categories[label - 1]`` is the COCO category id of label ``label``.
     """
-    boxes = output["boxes"].detach().float().cpu()
-    boxes = boxes / torch.tensor([scale[0], scale[1], scale[0], scale[1]])
+    boxes = output.boxes / np.array([scale[0], scale[1], scale[0], scale[1]], dtype=np.float32)
     out = []
     for box, score, label in zip(
-        boxes.tolist(), output["scores"].tolist(), output["labels"].tolist(), strict=True
+        boxes.tolist(), output.scores.tolist(), output.labels.tolist(), strict=True
     ):
         x1, y1, x2, y2 = box
         out.append({
@@ -52,6 +56,12 @@ def to_coco_results(
             "score": float(score),
         })
     return out
+
+
+def _as_detections(output: dict[str, torch.Tensor]) -> Detections:
+    return Detections.from_arrays(output["boxes"].detach().float().cpu().numpy(),
+                                  output["scores"].detach().cpu().numpy(),
+                                  output["labels"].detach().cpu().numpy())
 
 
 class DetectionModule(L.LightningModule):
@@ -88,7 +98,7 @@ class DetectionModule(L.LightningModule):
         if self.cfg.input_mode == "tiles":
             outputs = [self._tiler().predict(m["path"]).detections for m in metas]
         else:
-            outputs = self.model(images)
+            outputs = [_as_detections(out) for out in self.model(images)]
         for out, meta in zip(outputs, metas, strict=True):
             dets = to_coco_results(out, meta["image_id"], meta["scale"], self.category_ids)
             self._val_results.append((meta["image_id"], dets))
@@ -96,13 +106,11 @@ class DetectionModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._val_results = []
 
-    def _tiler(self) -> Any:
-        from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE, TiledPredictor
-
-        cfg = self.cfg
-        return TiledPredictor(self.model, tile_size=cfg.tile_size, min_overlap=cfg.tile_overlap,
-                              batch_size=cfg.batch_size, score_threshold=0.0, device=self.device,
-                              max_single=DEFAULT_MAX_SINGLE)
+    def _tiler(self) -> TiledPredictor:
+        """The predictor users get for this model (the default fast path), scores from 0."""
+        spec = spec_for(self.cfg, self.class_names, self.category_ids)
+        loaded = from_module(self.model, spec, self.device)
+        return build_predictor(loaded, batch_size=self.cfg.batch_size, score_threshold=0.0)
 
     def on_validation_epoch_end(self) -> None:
         results = _gather(self._val_results)
@@ -136,11 +144,8 @@ class DetectionModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = {
-            "config": self.cfg.model_dump(mode="json"),
-            "class_names": self.class_names,
-            "category_ids": self.category_ids,
-        }
+        spec = spec_for(self.cfg, self.class_names, self.category_ids)
+        checkpoint[ARTIFACT_KEY] = checkpoint_entry(spec)
 
 
 def _finite(value: float | None) -> float:

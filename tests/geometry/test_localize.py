@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from scratchdet.data.records import load_coco_records
-from scratchdet.inference.localize import (
+from scratchdet.geometry.localize import (
     LocalizeConfig,
     binary_open,
     label_components,
@@ -17,7 +17,7 @@ from scratchdet.inference.localize import (
     locate_part_in_file,
     read_reduced,
 )
-from scratchdet.inference.tiling import tile_grid
+from scratchdet.geometry.tiling import tile_grid
 
 # A 1/8-scale "photo" of 4608x3072: 576x384, grey background with a gentle vignette.
 W, H = 576, 384

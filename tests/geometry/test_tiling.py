@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scratchdet.inference.tiling import (
+from scratchdet.geometry.tiling import (
     axis_starts,
     box_iou,
     boxes_from_tile,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scratchdet.data.io import OutputExistsError, atomic_output, write_bytes_atomic
+from scratchdet.io import OutputExistsError, atomic_output, write_bytes_atomic
 
 
 def test_failure_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) -> None:
