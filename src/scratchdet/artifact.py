@@ -248,17 +248,30 @@ def _legacy_onnx_spec(data: dict[str, Any], source: str) -> tuple[ModelSpec, dic
 
 
 def read_onnx_spec(path: str | Path) -> tuple[ModelSpec, dict[str, Any]]:
-    """The spec and graph facts of an exported file (needs the ``onnx`` package, not torch)."""
-    import onnx
-
+    """The spec and graph facts of an exported file (with ``onnx`` when installed, else
+    through an ONNX Runtime session; never torch)."""
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: ONNX file not found")
     try:
-        graph = onnx.load(str(path), load_external_data=False)
+        props = _onnx_props(path)
+    except ImportError:
+        raise
     except Exception as err:
         raise ArtifactError(f"{path}: not a readable ONNX file ({err})") from None
-    return spec_from_onnx_metadata({p.key: p.value for p in graph.metadata_props}, str(path))
+    return spec_from_onnx_metadata(props, str(path))
+
+
+def _onnx_props(path: Path) -> dict[str, str]:
+    try:
+        import onnx
+    except ImportError:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return dict(session.get_modelmeta().custom_metadata_map)
+    graph = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in graph.metadata_props}
 
 
 def read_spec(path: str | Path) -> ModelSpec:

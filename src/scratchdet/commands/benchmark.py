@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from scratchdet.commands.extras import require_train_extra
+
 
 def export(
     checkpoint: Path = typer.Argument(..., help="A scratchdet model.pt or training .ckpt."),
@@ -22,6 +24,7 @@ def export(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Export a trained detector to ONNX (dynamic height and width, model spec inside)."""
+    require_train_extra("export")
     from scratchdet.evaluation.verdict_threshold import resolve_threshold
     from scratchdet.inference.export import OPSET, export_onnx
     from scratchdet.inference.torch_runtime import load_torch_model

@@ -72,6 +72,10 @@ def serve(
     except (ValueError, OSError) as err:
         typer.echo(f"error: cannot serve {checkpoint}: {err}", err=True)
         raise typer.Exit(2) from None
+    except ImportError as err:  # --tiny-random in a station install
+        typer.echo(f"error: --tiny-random needs torch ({err.name} missing): "
+                   "pip install 'scratchdet[train]'", err=True)
+        raise typer.Exit(2) from None
     settings = ServiceSettings(
         db_url=db,
         storage_dir=storage,

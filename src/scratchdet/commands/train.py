@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from scratchdet.commands.extras import require_train_extra
+
 
 def train(
     config: Path = typer.Argument(..., help="Flat YAML training config (see configs/)."),
@@ -15,6 +17,7 @@ def train(
     resume: Path | None = typer.Option(None, "--resume", help="Checkpoint to continue from."),
 ) -> None:
     """Train a detector; prints the run folder, the best checkpoint and the metrics."""
+    require_train_extra("train")
     from scratchdet.config import ConfigError, load_config
     from scratchdet.training.config import TrainConfig
 

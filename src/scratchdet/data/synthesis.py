@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -39,8 +39,16 @@ from pydantic import Field
 
 from scratchdet.config import StrictConfig
 
-if TYPE_CHECKING:
-    from scratchdet.data.tiles import TileDataset
+
+class SyntheticSamples(Protocol):
+    """What :func:`preview_synthesis` reads (``scratchdet.data.tiles.TileDataset`` is one):
+    ``sample(i)`` has ``image`` (uint8 HxWx3), ``boxes`` [N, 4] and ``synthetic`` bool[N]."""
+
+    synthesis: Any
+
+    def __len__(self) -> int: ...
+
+    def sample(self, index: int) -> Any: ...
 
 
 class SynthesisConfig(StrictConfig):
@@ -302,7 +310,7 @@ def _crop_with_box(image: np.ndarray, box: np.ndarray, pad: int, colour: tuple) 
     return np.asarray(crop)
 
 
-def preview_synthesis(dataset: TileDataset, path: str | Path, rows: int = 6,
+def preview_synthesis(dataset: SyntheticSamples, path: str | Path, rows: int = 6,
                       pad: int = 48) -> Path:
     """PNG of real scratches (left, green box) next to pasted ones (right, magenta box) drawn
     by a synthesis-enabled :class:`scratchdet.data.tiles.TileDataset`."""

@@ -69,8 +69,8 @@ def load_model(path: str | Path, runtime: str = "auto", device: str = "cpu",
     if runtime == "onnx":
         if device != "cpu":
             raise ValueError(f"runtime onnx runs on the CPU; use runtime torch for {device}")
-        return LoadedModel(_onnx_detector(path, threads), _spec_of(path), "onnx", "cpu",
-                           model_id(path))
+        detector = _onnx_detector(path, threads)
+        return LoadedModel(detector, detector.spec, "onnx", "cpu", model_id(path))
     torch_runtime = _torch_runtime()
     import torch
 
@@ -94,12 +94,6 @@ def _onnx_detector(path: Path, threads: int | None) -> Any:
     with tempfile.TemporaryDirectory(prefix="scratchdet-onnx-") as tmp:
         onnx_path, _ = export_checkpoint(path, Path(tmp) / "model.onnx")
         return OnnxDetector(onnx_path, threads=threads)  # the session holds the graph
-
-
-def _spec_of(path: Path) -> ModelSpec:
-    from scratchdet.artifact import read_spec
-
-    return read_spec(path)
 
 
 def _torch_runtime() -> Any:
