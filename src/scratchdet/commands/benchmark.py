@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from scratchdet.commands import options
 from scratchdet.commands.extras import require_train_extra
 
 
@@ -13,14 +14,9 @@ def export(
     checkpoint: Path = typer.Argument(..., help="A scratchdet model.pt or training .ckpt."),
     out: Path = typer.Option(Path("model.onnx"), "-o", "--out", help="ONNX file to write."),
     trace_size: int = typer.Option(512, help="Side of the square image the graph is traced on."),
-    threshold: float | None = typer.Option(
-        None, "--threshold", help="Operating threshold stored in the file (predict and serve "
-        "use it by default) [default: the model's, 0.5]."),
-    threshold_from: Path | None = typer.Option(
-        None, "--threshold-from", help="Store the threshold an evaluation picked for its "
-        "target recall (its eval/ folder or metrics.json)."),
-    threshold_group: str = typer.Option(
-        "all", "--threshold-group", help="Subgroup whose pick --threshold-from uses."),
+    threshold: float | None = options.THRESHOLD,
+    threshold_from: Path | None = options.THRESHOLD_FROM,
+    threshold_group: str = options.THRESHOLD_GROUP,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Export a trained detector to ONNX (dynamic height and width, model spec inside)."""
@@ -89,14 +85,14 @@ def benchmark(
             seed_photos=seed_photos or None, seed_min_size=seed_min, seed_max_size=seed_max,
             compare_runtimes=compare_runtimes and not str(checkpoint or "").endswith(".onnx"),
         )
-        data = bench.run_benchmark(photos, settings)
+        result = bench.run_benchmark(photos, settings)
     except (FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
-    for line in bench.summary_lines(data):
+    for line in bench.summary_lines(result):
         typer.echo(line)
     if out is not None:
-        js, md = bench.write_outputs(data, out)
+        js, md = bench.write_outputs(result, out)
         typer.echo(f"wrote {js} and {md}")
 
 

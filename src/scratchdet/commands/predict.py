@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from scratchdet.commands import options
+
 
 def predict(
     checkpoint: Path = typer.Argument(..., help="A scratchdet model: model.onnx, model.pt or "
@@ -15,14 +17,9 @@ def predict(
     out: Path = typer.Option(Path("outputs/predict"), "--out", help="Output folder."),
     gt: Path | None = typer.Option(
         None, "--gt", help="COCO file whose image ids the results use (matched by file name)."),
-    threshold: float | None = typer.Option(
-        None, "--threshold", help="Score at which a photo fails [default: the model's "
-        "operating threshold, 0.5 unless set at export]."),
-    threshold_from: Path | None = typer.Option(
-        None, "--threshold-from", help="Use the threshold an evaluation picked for its target "
-        "recall (its eval/ folder or metrics.json; e.g. crossval's or the demo's)."),
-    threshold_group: str = typer.Option(
-        "all", "--threshold-group", help="Subgroup whose pick --threshold-from uses."),
+    threshold: float | None = options.THRESHOLD,
+    threshold_from: Path | None = options.THRESHOLD_FROM,
+    threshold_group: str = options.THRESHOLD_GROUP,
     score_thr: float = typer.Option(0.05, "--score-thr", help="Lowest score kept in results."),
     overlays: Path | None = typer.Option(
         None, "--overlays", help="Folder for downscaled photos with the boxes drawn."),

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from scratchdet.commands import options
+
 
 def serve(
     checkpoint: Path | None = typer.Argument(
@@ -29,13 +31,9 @@ def serve(
     max_concurrency: int = typer.Option(2, help="Inspections running at once."),
     queue_timeout: float = typer.Option(30.0, help="Seconds to wait for a slot, then 503."),
     request_timeout: float = typer.Option(120.0, help="Seconds one inspection may take, then 504."),
-    threshold: float | None = typer.Option(
-        None, min=0.0, max=1.0, help="Default score threshold [default: 0.5]."),
-    threshold_from: Path | None = typer.Option(
-        None, "--threshold-from", help="Default threshold = the one an evaluation picked for "
-        "its target recall (its eval/ folder or metrics.json)."),
-    threshold_group: str = typer.Option(
-        "all", "--threshold-group", help="Subgroup whose pick --threshold-from uses."),
+    threshold: float | None = options.THRESHOLD,
+    threshold_from: Path | None = options.THRESHOLD_FROM,
+    threshold_group: str = options.THRESHOLD_GROUP,
     max_side: int | None = typer.Option(
         None, help="Run the checkpoint on a copy shrunk to this longer side (default: full size)."
     ),
@@ -60,12 +58,6 @@ def serve(
         flips = parse_tta(tta)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--tta") from None
-    try:
-        threshold, how = resolve_threshold(threshold, threshold_from, threshold_group)
-    except (ValueError, FileNotFoundError) as err:
-        raise typer.BadParameter(str(err), param_hint="--threshold-from") from None
-    if how:
-        typer.echo(how)
     try:  # loaded before the server starts: a model that cannot run stops here, exit 2
         inspector = (inspector_from_model(checkpoint, max_side=max_side, tta=flips)
                      if checkpoint is not None else tiny_random_inspector())
@@ -76,6 +68,16 @@ def serve(
         typer.echo(f"error: --tiny-random needs torch ({err.name} missing): "
                    "pip install 'scratchdet[train]'", err=True)
         raise typer.Exit(2) from None
+    spec = inspector.spec
+    try:
+        threshold, how = resolve_threshold(threshold, threshold_from, threshold_group,
+                                           default=spec.threshold if spec else 0.5)
+    except (ValueError, FileNotFoundError) as err:
+        raise typer.BadParameter(str(err), param_hint="--threshold-from") from None
+    if how is None and spec is not None and spec.threshold_source != "default":
+        how = f"threshold {threshold:.4g} from the model ({spec.threshold_source})"
+    if how:
+        typer.echo(how)
     settings = ServiceSettings(
         db_url=db,
         storage_dir=storage,

@@ -61,11 +61,14 @@ def _to_pil(image: Image.Image | np.ndarray) -> Image.Image:
 
 class PredictorInspector:
     """An :class:`Inspector` over the predictor (native-resolution tiles, or the whole photo
-    shrunk for a model trained so). Boxes are clipped to the photo."""
+    shrunk for a model trained so). Boxes are clipped to the photo. ``spec``: what the
+    model file says about the model (its operating threshold, ...), when known."""
 
-    def __init__(self, predictor: TiledPredictor, model_id: str) -> None:
+    def __init__(self, predictor: TiledPredictor, model_id: str,
+                 spec: ModelSpec | None = None) -> None:
         self.predictor = predictor
         self.model_id = model_id
+        self.spec = spec
 
     def inspect(self, image: Image.Image | np.ndarray, threshold: float) -> InspectionResult:
         photo = _to_pil(image)
@@ -99,7 +102,7 @@ def inspector_from_model(path: str | Path, max_side: int | None = None,
     """
     loaded = load_model(path, runtime, threads=threads)
     return PredictorInspector(build_predictor(loaded, tta=tta, max_side=max_side),
-                              model_id(path))
+                              model_id(path), loaded.spec)
 
 
 def tiny_random_inspector(seed: int = 0, max_side: int = 640) -> PredictorInspector:
@@ -127,4 +130,4 @@ def tiny_random_inspector(seed: int = 0, max_side: int = 640) -> PredictorInspec
     spec = ModelSpec(preset=name, class_names=("scratch",), category_ids=(1,),
                      input_mode="resize", resize=(max_side, max_side // 2))
     predictor = build_predictor(from_module(model, spec), score_threshold=0.0)
-    return PredictorInspector(predictor, name)
+    return PredictorInspector(predictor, name, spec)
