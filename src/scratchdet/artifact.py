@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scratchdet.io import atomic_output
+from scratchdet.structures import DEFAULT_THRESHOLD, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
 
 if TYPE_CHECKING:
     import torch
@@ -38,7 +39,8 @@ LEGACY_ONNX_FORMAT = "scratchdet-onnx/1"
 #: The entry of a Lightning checkpoint, and the ONNX metadata key, that hold the spec.
 ARTIFACT_KEY = "scratchdet"
 INPUT_MODES = ("tiles", "resize")
-#: Defaults of the 26 Nov TrainConfig for the keys a legacy file may leave out.
+#: Defaults of the 26 Nov TrainConfig for the keys a legacy file may leave out (frozen: they
+#: describe files already written, whatever today's defaults are).
 _LEGACY_DEFAULTS: dict[str, Any] = {
     "model": "cascade_rcnn_x101_32x4d_fpn", "input_mode": "resize", "resize": (1333, 800),
     "tile_size": 1024, "tile_overlap": 256,
@@ -72,10 +74,10 @@ class ModelSpec:
     category_ids: tuple[int, ...]
     overrides: Mapping[str, Any] = field(default_factory=dict)
     input_mode: str = "tiles"
-    tile_size: int = 1024
-    tile_overlap: int = 256
+    tile_size: int = DEFAULT_TILE_SIZE
+    tile_overlap: int = DEFAULT_TILE_OVERLAP
     resize: tuple[int, int] = (1333, 800)
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     threshold_source: str = "default"
     recipe: Mapping[str, Any] = field(default_factory=dict)
 

@@ -10,7 +10,16 @@ import pytest
 from typer.testing import CliRunner
 
 from scratchdet.cli import app
-from scratchdet.data.split import SplitError, allocate, merge_coco, parse_ratios, split_coco
+from scratchdet.data.split import (
+    SplitError,
+    allocate,
+    merge_coco,
+    parse_ratios,
+    shuffled_strata,
+    split_coco,
+    stratified_folds,
+    subset_coco,
+)
 
 from .builders import coco_dict
 
@@ -66,6 +75,57 @@ def test_same_seed_same_split_other_seed_differs() -> None:
     a = split_coco(synthetic(), ratios, seed=1)
     assert a == split_coco(synthetic(), ratios, seed=1)
     assert a != split_coco(synthetic(), ratios, seed=2)
+
+
+def seven() -> dict:
+    """White scratched 1, 2, 3 (two boxes on 1), white clean 4, red scratched 5, red clean
+    6, 7."""
+    names = ["white_a", "white_b", "white_c", "white_d", "red_e", "red_f", "red_g"]
+    images = [(i, f"{n}.jpg", 5, 5) for i, n in enumerate(names, start=1)]
+    boxes = [(1, 1, [0, 0, 1, 1]), (2, 2, [0, 0, 1, 1]), (3, 3, [0, 0, 1, 1]),
+             (4, 5, [0, 0, 1, 1]), (5, 1, [1, 1, 1, 1])]
+    return coco_dict(images, boxes)
+
+
+def test_shuffled_strata_exact() -> None:
+    # strata in sorted order: (red, clean), (red, scratched), (white, clean), (white, scratched)
+    got = [[im["id"] for im in members] for members in shuffled_strata(seven(), seed=0)]
+    assert got == [[6, 7], [5], [4], [3, 1, 2]]
+
+
+def test_split_exact_table() -> None:
+    # pinned per seed (the cuts of the code before the strata were shared with the folds)
+    expected = {0: ({"train": [1, 3, 4, 5, 6], "val": [2, 7]}, {"train": [1, 3, 4, 5],
+                                                                 "val": [2]}),
+                1: ({"train": [1, 2, 4, 5, 7], "val": [3, 6]}, {"train": [1, 2, 4, 5],
+                                                                 "val": [3]})}
+    for seed, (photos, boxes) in expected.items():
+        splits = split_coco(seven(), {"train": 0.6, "val": 0.4}, seed=seed)
+        assert {k: [im["id"] for im in v["images"]] for k, v in splits.items()} == photos
+        assert {k: [a["id"] for a in v["annotations"]] for k, v in splits.items()} == boxes
+
+
+def test_stratified_folds_exact_table() -> None:
+    # the shuffled strata dealt round-robin, the deal going on from stratum to stratum
+    assert stratified_folds(seven(), 2, seed=0) == [[6, 5, 3, 2], [7, 4, 1]]
+    assert stratified_folds(seven(), 2, seed=1) == [[7, 5, 2, 3], [6, 4, 1]]
+    assert stratified_folds(seven(), 3, seed=0) == [[6, 4, 2], [7, 3], [5, 1]]
+    assert stratified_folds(seven(), 7) == [[6], [7], [5], [4], [3], [1], [2]]
+    with pytest.raises(SplitError, match="at least 2 folds, got 1"):
+        stratified_folds(seven(), 1)
+    with pytest.raises(SplitError, match="7 photos cannot fill 8 folds"):
+        stratified_folds(seven(), 8)
+
+
+def test_subset_coco_keeps_ids_order_and_boxes() -> None:
+    coco = {**seven(), "info": {"year": 2024}}
+    sub = subset_coco(coco, {5, 1, 4})
+    assert list(sub) == ["categories", "images", "annotations"]  # no "info"
+    assert sub["categories"] == coco["categories"] and sub["categories"] is not coco["categories"]
+    assert [im["id"] for im in sub["images"]] == [1, 4, 5]
+    assert [(a["id"], a["image_id"]) for a in sub["annotations"]] == [(1, 1), (4, 5), (5, 1)]
+    assert subset_coco(coco, set()) == {"categories": coco["categories"], "images": [],
+                                        "annotations": []}
 
 
 def test_merge_renumbers_and_rejects_duplicates() -> None:

@@ -13,7 +13,17 @@ import pytest
 from typer.testing import CliRunner
 
 from scratchdet.cli import app
-from scratchdet.inference.benchmark import PHASES, find_photos, summarize
+from scratchdet.inference.benchmark import (
+    PHASES,
+    SEED_PRESET,
+    BenchmarkResult,
+    BenchmarkSettings,
+    RunTiming,
+    find_photos,
+    summarize,
+    summary_lines,
+    to_markdown,
+)
 
 runner = CliRunner()
 HEADLINE = re.compile(
@@ -74,3 +84,68 @@ def test_find_photos_and_summary(tmp_path: Path) -> None:
     assert [p.name for p in find_photos(f"{tmp_path}/b*")] == ["b.JPG"]
     stats = summarize([4.0, 1.0, 2.0, 3.0])
     assert stats == {"mean": 2.5, "median": 2.5, "p90": pytest.approx(3.7)}
+
+
+def _timing(total: float, model: float, **seed: str) -> RunTiming:
+    """A run whose every phase statistic is ``total`` except the model phase's."""
+    phases = {p: dict.fromkeys(("mean", "median", "p90"), model if p == "model" else total)
+              for p in PHASES}
+    return RunTiming(phases, total, 2 * total, 1 / total, 1.0, 0.5, 900.0, True, 1,
+                     [{"total": total, "photo": "a.jpg"}], **seed)
+
+
+def _result(seed: bool = True, runtimes: tuple[str, ...] = ("onnx", "torch")) -> BenchmarkResult:
+    runs = {"onnx": _timing(0.5, 0.25), "torch": _timing(1.0, 0.5)}
+    seed_run = _timing(5.0, 4.0, label="seed cascade x101 @1333x800 (torch)",
+                       preset=SEED_PRESET, weights="random") if seed else None
+    settings = BenchmarkSettings(checkpoint=Path("m.pt"), runtime=runtimes[0],
+                                 compare_runtimes=len(runtimes) > 1, tta=("h",))
+    return BenchmarkResult(settings, "lite0_fpn_fast", {"weights": "m.pt"}, ("a.jpg",),
+                           "2.x", 2, {k: runs[k] for k in runtimes}, seed_run)
+
+
+def test_result_to_dict_has_the_benchmark_json_layout() -> None:
+    res = _result()
+    data = res.to_dict()
+    assert list(data) == ["settings", "preset", "model_info", "photos", "torch_version",
+                          "torch_threads", "runs", "seed", "s_per_photo", "seed_s_per_photo",
+                          "speedup_vs_seed", "onnx_vs_torch", "headline"]
+    assert data["settings"]["checkpoint"] == "m.pt" and data["settings"]["tta"] == ("h",)
+    timing_keys = ["phases", "s_per_photo", "cpu_s_per_photo", "photos_per_s", "mean_tiles",
+                   "mean_megapixels", "peak_rss_mb", "peak_rss_reset", "predictions", "samples"]
+    assert [list(r) for r in data["runs"].values()] == [timing_keys, timing_keys]
+    assert list(data["seed"]) == ["label", "preset", "weights", *timing_keys]
+    assert (data["s_per_photo"], data["seed_s_per_photo"], data["speedup_vs_seed"]) == (
+        0.5, 5.0, 10.0)
+    assert data["onnx_vs_torch"] == {"total": 2.0, "model": 2.0}
+    assert data["headline"] == res.headline == (
+        "scratchdet (lite0_fpn_fast, onnx): 0.50 s/photo | seed cascade x101 @1333x800 "
+        "(torch): 5.00 s/photo | 10.0x faster")
+    back = BenchmarkResult.from_dict(json.loads(json.dumps(data)))
+    assert back == res and json.dumps(back.to_dict()) == json.dumps(data)
+
+
+def test_summary_and_markdown_of_a_result() -> None:
+    lines = summary_lines(_result())
+    assert lines[1] == ("ONNX Runtime vs PyTorch eager (lite0_fpn_fast): 2.00x end to end, "
+                        "2.00x model phase")
+    assert lines[2] == ("  lite0_fpn_fast (onnx): decode 0.500, localise 0.500, model 0.250, "
+                        "merge 0.500, total 0.500 s (mean); p90 total 0.50 s; CPU 1.00 s/photo; "
+                        "2.00 photos/s; peak RSS 900 MiB")
+    assert lines[4].startswith("  seed cascade x101 @1333x800 (torch): decode 5.000,")
+    md = to_markdown(_result()).splitlines()
+    assert md[4].startswith("1 photos, repeat 1, warm-up 1, 2 threads, scale 1.0, max_single "
+                            "2560, test-time flips h, tiles 1024/256; weights: m.pt;")
+    assert md[8] == ("| lite0_fpn_fast (onnx) | " + " | ".join(
+        ["0.500 / 0.500 / 0.500"] * 2 + ["0.250 / 0.250 / 0.250"] + ["0.500 / 0.500 / 0.500"] * 2)
+        + " | 1.00 | 2.00 | 1.0 | 0.50 | 900 |")
+    assert md[-1] == "ONNX Runtime vs PyTorch eager: 2.00x end to end, 2.00x in the model phase."
+
+
+def test_result_without_seed_or_second_runtime() -> None:
+    res = _result(seed=False, runtimes=("torch",))
+    data = res.to_dict()
+    assert "onnx_vs_torch" not in data and data["seed"] is None
+    assert (data["seed_s_per_photo"], data["speedup_vs_seed"]) == (None, None)
+    assert res.headline == "scratchdet (lite0_fpn_fast, torch): 1.00 s/photo"
+    assert summary_lines(res)[1].startswith("  lite0_fpn_fast (torch): ")

@@ -10,20 +10,12 @@ import pytest
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
+from evaluation.coco_helpers import TWO_PHOTOS_DETS as DETS
+from evaluation.coco_helpers import TWO_PHOTOS_GT as GT
 from scratchdet.cli import app
 from scratchdet.evaluation import evaluate
 from scratchdet.evaluation.outputs import write_evaluation
 from scratchdet.report import Html, Image, Report, Table, Text, build_report, markdown_blocks
-
-GT = {
-    "images": [{"id": 1, "file_name": "white_a.jpg", "width": 640, "height": 480},
-               {"id": 2, "file_name": "red_b.jpg", "width": 640, "height": 480}],
-    "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 50],
-                     "area": 2500, "iscrowd": 0}],
-    "categories": [{"id": 1, "name": "scratch"}],
-}
-DETS = [{"image_id": 1, "bbox": [10, 10, 50, 50], "score": 0.9, "category_id": 1},
-        {"image_id": 2, "bbox": [100, 100, 20, 20], "score": 0.4, "category_id": 1}]
 
 
 def _png(path: Path) -> Path:

@@ -11,7 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from scratchdet.cli import app
-from scratchdet.training.crossval import assign_folds, fold_split, merge_present
+from scratchdet.data.split import merge_present
+from scratchdet.training.crossval import (
+    CrossValHeadline,
+    FoldFacts,
+    assign_folds,
+    fold_split,
+)
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "cpu_fast.yaml"
 TRAIN, VALS = "white_DSC_0515.JPG", ("red_DSC_1135.JPG", "white_DSC_0440.JPG")
@@ -59,6 +65,29 @@ def test_fold_split_partitions_photos_and_boxes() -> None:
         assert len(train["annotations"]) + len(held["annotations"]) == 7
         seen += held_ids
     assert sorted(seen) == list(range(1, 10))
+
+
+def test_fold_facts_as_in_crossval_json() -> None:
+    facts = FoldFacts(0, 16, 31, 8, 14, 0.78, 128, "fold0/model.pt", 2560, ("h",), 1.0, None)
+    data = facts.to_dict()
+    assert list(data) == ["fold", "train_photos", "train_boxes", "heldout_photos",
+                          "heldout_boxes", "train_minutes", "steps", "model", "max_single",
+                          "tta", "scale", "mined_from"]
+    assert data["tta"] == ["h"] and data["mined_from"] is None
+    assert FoldFacts.from_dict(json.loads(json.dumps(data))) == facts
+    older = {k: data[k] for k in list(data)[:8]}  # a file from before max_single, tta, ...
+    assert FoldFacts.from_dict(older) == FoldFacts(0, 16, 31, 8, 14, 0.78, 128,
+                                                   "fold0/model.pt")
+
+
+def test_headline_keys_in_order() -> None:
+    head = CrossValHeadline({"all": 0.5, "white": 0.75}, {"all": [0.25, 0.625]}, 0.2, 8, 14,
+                            0.78)
+    data = head.to_dict()
+    assert list(data.items()) == [
+        ("oof_AP50_all", 0.5), ("oof_AP50_white", 0.75), ("oof_AP50_all_ci95", [0.25, 0.625]),
+        ("oof_AP_all", 0.2), ("photos", 8), ("boxes", 14), ("train_minutes_total", 0.78)]
+    assert "ci95" not in str(CrossValHeadline({"all": 0.5}, {}, 0.2, 8, 14, 0).to_dict())
 
 
 @pytest.fixture()

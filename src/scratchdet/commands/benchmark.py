@@ -8,6 +8,7 @@ import typer
 
 from scratchdet.commands import options
 from scratchdet.commands.extras import require_train_extra
+from scratchdet.structures import DEFAULT_MAX_SINGLE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
 
 
 def export(
@@ -51,9 +52,13 @@ def benchmark(
     runtime: str = typer.Option("onnx", "--runtime", help="onnx or torch."),
     scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
     max_single: int = typer.Option(
-        2560, "--max-single", help="Region up to this side runs as one input; 0: always tiles."),
-    tile_size: int = typer.Option(1024, "--tile-size"),
-    min_overlap: int = typer.Option(256, "--min-overlap"),
+        DEFAULT_MAX_SINGLE, "--max-single",
+        help="Region up to this side runs as one input; 0: always tiles."),
+    tile_size: int = typer.Option(
+        DEFAULT_TILE_SIZE, "--tile-size",
+        help="Tile side for an untrained preset (a model file's own tiling wins)."),
+    min_overlap: int = typer.Option(
+        DEFAULT_TILE_OVERLAP, "--min-overlap", help="Least tile overlap for an untrained preset."),
     tta: str = typer.Option("", "--tta", help="Test-time flips (h, v, hv; comma-separated)."),
     threads: int = typer.Option(2, "--threads", help="Intra-op threads (torch and ORT)."),
     repeat: int = typer.Option(1, "--repeat", help="Timed passes over the photos."),
@@ -69,6 +74,7 @@ def benchmark(
     out: Path | None = typer.Option(None, "--out", help="Folder for benchmark.json/.md."),
 ) -> None:
     """End-to-end latency per photo (decode, localise, model, merge) vs the seed model."""
+    require_train_extra("benchmark")
     from scratchdet.inference import benchmark as bench
     from scratchdet.inference.tta import parse_tta
 

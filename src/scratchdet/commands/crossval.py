@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from scratchdet.commands.extras import require_train_extra
+from scratchdet.structures import DEFAULT_MAX_SINGLE
+
 
 def crossval(
     config: Path = typer.Argument(Path("configs/cpu_fast.yaml"),
@@ -19,7 +22,8 @@ def crossval(
         [], "--fold", help="Run only this fold (repeatable); the table then covers those."),
     set_: list[str] = typer.Option([], "--set", help="Training config override key=value."),
     max_single: int = typer.Option(
-        2560, "--max-single", min=0, help="Predict the part region as inputs of up to this "
+        DEFAULT_MAX_SINGLE, "--max-single", min=0,
+        help="Predict the part region as inputs of up to this "
         "side (the default fast path, as the benchmark); 0: the model's training tiles."),
     tta: str = typer.Option(
         "", "--tta", help="Test-time flips of the held-out photos (h, v, hv; comma-separated)."),
@@ -40,6 +44,7 @@ def crossval(
         "many cores; training on 2 cores is fastest with 1)."),
 ) -> None:
     """Train one model per fold, predict its held-out photos, evaluate them all together."""
+    require_train_extra("crossval")
     from scratchdet.config import ConfigError
     from scratchdet.inference.tta import parse_tta
     from scratchdet.settings import sample_dir
@@ -64,7 +69,7 @@ def crossval(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     typer.echo(res.text)
-    for key, value in res.headline.items():
+    for key, value in res.headline.to_dict().items():
         typer.echo(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
     typer.echo(f"outputs: {out}")
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from scratchdet.commands.extras import require_train_extra
+
 
 def demo(
     sample: Path | None = typer.Option(
@@ -27,6 +29,7 @@ def demo(
         "(comma-separated; about 2.4x the model time for h,v)."),
 ) -> None:
     """Run the whole pipeline on the sample and write an HTML report."""
+    require_train_extra("demo")
     from scratchdet.config import ConfigError
     from scratchdet.demo.pipeline import DemoSettings
     from scratchdet.demo.runner import run_demo

@@ -7,9 +7,12 @@ Settings come from an optional YAML (``--config``, validated by ``EvaluationConf
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from scratchdet.evaluation.config import EvaluationConfig
 
 _CONFIG = typer.Option(None, "--config", help="YAML of EvaluationConfig keys.")
 _SET = typer.Option([], "--set", help="Override a config key, e.g. --set max_dets=50.")
@@ -24,7 +27,7 @@ _GROUP_BY = typer.Option(
 _FORCE = typer.Option(False, "--force", help="Overwrite existing output files.")
 
 
-def _settings(config: Path | None, set_: list[str], **explicit: Any) -> Any:
+def _settings(config: Path | None, set_: list[str], **explicit: Any) -> EvaluationConfig:
     """Config file + --set + explicit options into an EvaluationConfig (exit 2 on error)."""
     from scratchdet.config import ConfigError, load_config
     from scratchdet.evaluation.config import EvaluationConfig
@@ -69,33 +72,18 @@ def evaluate_cmd(
     """COCO AP/AR per size band and subgroup (pycocotools COCOeval, maxDets 100)."""
     cfg = _settings(config, set_, bands=bands, group_by=group_by, part_level=part_level,
                     target_recall=target_recall, bootstrap=bootstrap)
-    from scratchdet.evaluation import evaluate
-    from scratchdet.evaluation.outputs import write_evaluation
-    from scratchdet.evaluation.result import part_level_text
+    from scratchdet.evaluation.workflow import evaluate_and_write
 
-    want_part = cfg.part_level or cfg.target_recall is not None
     try:
-        result = evaluate(gt, dets, bands=cfg.size_bands(), group_by=cfg.group_by,
-                          part_level=want_part, groups=cfg.groups, max_dets=cfg.max_dets,
-                          target_recall=cfg.target_recall)
-    except (ValueError, FileNotFoundError) as err:
+        run = evaluate_and_write(gt, dets, out, bands=cfg.size_bands(), group_by=cfg.group_by,
+                                 groups=cfg.groups, max_dets=cfg.max_dets,
+                                 part_level=cfg.part_level, target_recall=cfg.target_recall,
+                                 thresholds=cfg.thresholds, bootstrap=cfg.bootstrap, force=force)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
         _fail(err)
-    typer.echo(result.table_text(), nl=False)
-    if result.part_level is not None:
-        typer.echo("")
-        typer.echo(part_level_text(result.part_level, cfg.thresholds), nl=False)
-    if cfg.bootstrap:
-        from scratchdet.evaluation.bootstrap import bootstrap_ap, bootstrap_text
-
-        cis = bootstrap_ap(gt, dets, group_by=cfg.group_by, samples=cfg.bootstrap,
-                           max_dets=cfg.max_dets)
-        typer.echo("\n" + bootstrap_text(cis))
+    typer.echo(run.full_text, nl=bool(run.bootstrap_text))
     if out is not None:
-        try:
-            files = write_evaluation(result, out, cfg.thresholds, force)
-        except FileExistsError as err:
-            _fail(err)
-        typer.echo(f"\nwrote {len(files)} files to {out}")
+        typer.echo(f"\nwrote {len(run.files)} files to {out}")
 
 
 def analyze_cmd(

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from scratchdet.commands import options
+from scratchdet.structures import DEFAULT_MAX_SINGLE
 
 
 def predict(
@@ -30,7 +31,7 @@ def predict(
     threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0: default)."),
     scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
     max_single: int = typer.Option(
-        2560, "--max-single", min=0,
+        DEFAULT_MAX_SINGLE, "--max-single", min=0,
         help="Part region up to this side runs as one input (larger: a few pieces); 0: tiles."),
     tta: str = typer.Option(
         "", "--tta", help="Test-time flips besides the photo, comma-separated: h, v, hv "

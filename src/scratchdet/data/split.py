@@ -1,16 +1,19 @@
-"""Seeded, stratified train/val/test splits of COCO files.
+"""Seeded, stratified train/val/test splits and k folds of COCO files.
 
-Photos are grouped by stratum = (colour, clean/scratched). Within a stratum the photos are
-sorted by file name, shuffled by ``random.Random(seed)`` and cut into consecutive parts whose
-sizes follow the ratios (largest-remainder rounding, ties to the earlier split). The same
-input and seed always give the same split; every photo lands in exactly one split, with all
-its boxes.
+Photos are grouped by stratum = (colour, clean/scratched). Strata are visited in sorted order;
+within a stratum the photos are sorted by file name and shuffled by one ``random.Random(seed)``
+shared by all strata. :func:`split_coco` cuts each stratum into consecutive parts whose sizes
+follow the ratios (largest-remainder rounding, ties to the earlier split);
+:func:`stratified_folds` deals the photos round-robin into ``k`` folds, the deal continuing from
+stratum to stratum. The same input and seed always give the same split; every photo lands in
+exactly one split, with all its boxes (:func:`subset_coco`).
 """
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,39 @@ def merge_coco(cocos: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]
     return merged
 
 
+def shuffled_strata(coco: Mapping[str, Any], seed: int = 0,
+                    colours: Sequence[str] = DEFAULT_COLOURS) -> Iterator[list[dict[str, Any]]]:
+    """The images of each (colour, clean/scratched) stratum, strata in sorted order, each
+    sorted by file name and then shuffled by one ``random.Random(seed)`` (see module doc)."""
+    with_boxes = {a["image_id"] for a in coco.get("annotations", [])}
+    strata: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for img in coco.get("images", []):
+        state = "scratched" if img["id"] in with_boxes else "clean"
+        strata.setdefault((colour_from_name(img["file_name"], colours), state), []).append(img)
+    rng = random.Random(seed)
+    for key in sorted(strata):
+        members = sorted(strata[key], key=lambda im: im["file_name"])
+        rng.shuffle(members)
+        yield members
+
+
+def subset_coco(coco: Mapping[str, Any], image_ids: Collection[int]) -> dict[str, Any]:
+    """The COCO dict of the images ``image_ids`` with their boxes (ids and order kept).
+
+    Args:
+        coco: a COCO dict (``categories``, ``images``, ``annotations``).
+        image_ids: the image ids to keep (a set is fastest).
+
+    Returns:
+        ``{"categories", "images", "annotations"}``; other top-level keys are dropped.
+    """
+    return {
+        "categories": list(coco.get("categories", [])),
+        "images": [im for im in coco.get("images", []) if im["id"] in image_ids],
+        "annotations": [a for a in coco.get("annotations", []) if a["image_id"] in image_ids],
+    }
+
+
 def split_coco(
     coco: Mapping[str, Any],
     ratios: Mapping[str, float],
@@ -92,30 +128,65 @@ def split_coco(
     """Split one COCO dict into ``{split name: COCO dict}``; ids are kept from the input."""
     if not ratios:
         raise SplitError("no split ratios given")
-    with_boxes = {a["image_id"] for a in coco.get("annotations", [])}
-    strata: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for img in coco.get("images", []):
-        state = "scratched" if img["id"] in with_boxes else "clean"
-        strata.setdefault((colour_from_name(img["file_name"], colours), state), []).append(img)
-    rng = random.Random(seed)
     names = list(ratios)
     chosen: dict[str, set[int]] = {n: set() for n in names}
-    for key in sorted(strata):
-        members = sorted(strata[key], key=lambda im: im["file_name"])
-        rng.shuffle(members)
+    for members in shuffled_strata(coco, seed, colours):
         start = 0
         for name, size in zip(names, allocate(len(members), list(ratios.values())), strict=True):
             chosen[name].update(im["id"] for im in members[start : start + size])
             start += size
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        ids = chosen[name]
-        out[name] = {
-            "categories": list(coco.get("categories", [])),
-            "images": [im for im in coco.get("images", []) if im["id"] in ids],
-            "annotations": [a for a in coco.get("annotations", []) if a["image_id"] in ids],
-        }
-    return out
+    return {name: subset_coco(coco, chosen[name]) for name in names}
+
+
+def stratified_folds(coco: Mapping[str, Any], k: int, seed: int = 0,
+                     colours: Sequence[str] = DEFAULT_COLOURS) -> list[list[int]]:
+    """The image ids of each of ``k`` folds, stratified by (colour, clean/scratched).
+
+    The shuffled strata (:func:`shuffled_strata`) are dealt round-robin, the deal continuing
+    from stratum to stratum, so that fold sizes differ by at most one photo. Each fold lists
+    its ids in dealing order.
+
+    Raises:
+        SplitError: ``k < 2`` or fewer photos than folds.
+    """
+    if k < 2:
+        raise SplitError(f"cross-validation needs at least 2 folds, got {k}")
+    n = len(coco.get("images", []))
+    if n < k:
+        raise SplitError(f"{n} photos cannot fill {k} folds")
+    folds: list[list[int]] = [[] for _ in range(k)]
+    dealt = 0
+    for members in shuffled_strata(coco, seed, colours):
+        for img in members:
+            folds[dealt % k].append(int(img["id"]))
+            dealt += 1
+    return folds
+
+
+def merge_present(root: Path, splits: Sequence[str]) -> dict[str, Any]:
+    """One COCO dict of the photos of ``root/annotations/<split>.json`` present in
+    ``root/<split>/``; file names become ``<split>/<name>``, ids are renumbered."""
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
+    cats = None
+    for split in splits:
+        ann_path = root / "annotations" / f"{split}.json"
+        if not ann_path.is_file():
+            raise FileNotFoundError(f"{ann_path}: not found (expected the sample layout)")
+        coco = json.loads(ann_path.read_text(encoding="utf-8"))
+        cats = cats or coco["categories"]
+        present = {im["id"]: im for im in coco["images"]
+                   if (root / split / im["file_name"]).is_file()}
+        new_id = {old: len(images) + k + 1 for k, old in enumerate(present)}
+        images += [{**im, "id": new_id[i], "file_name": f"{split}/{im['file_name']}"}
+                   for i, im in present.items()]
+        anns += [{**a, "image_id": new_id[a["image_id"]]} for a in coco["annotations"]
+                 if a["image_id"] in new_id]
+    for k, a in enumerate(anns, start=1):
+        a["id"] = k
+    if not images:
+        raise FileNotFoundError(f"{root}: none of the photos of {', '.join(splits)} is there")
+    return {"images": images, "annotations": anns, "categories": cats}
 
 
 def write_splits(

@@ -51,6 +51,7 @@ from scratchdet.data.tile_ops import (
 )
 from scratchdet.geometry.localize import LocalizeConfig, foreground_mask, locate_part, read_reduced
 from scratchdet.geometry.tiling import Tile, boxes_into_tile
+from scratchdet.structures import DEFAULT_TILE_SIZE
 
 Transform = Callable[[Any, Any], tuple[Any, Any]]
 
@@ -58,7 +59,7 @@ Transform = Callable[[Any, Any], tuple[Any, Any]]
 class TileConfig(StrictConfig):
     """Settings of :class:`TileDataset`."""
 
-    tile_size: int = Field(1024, gt=0)
+    tile_size: int = Field(DEFAULT_TILE_SIZE, gt=0)
     samples_per_epoch: int | None = Field(None, gt=0, description="None: 16 x photos")
     positive_fraction: float = Field(0.65, ge=0, le=1)
     context: int = Field(512, ge=0, description="px around the part region tiles may reach")

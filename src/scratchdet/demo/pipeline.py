@@ -7,7 +7,7 @@ Each step writes into its own folder under ``out``:
 - ``predict/``: COCO results, verdicts and image ids of the val photos;
 - ``eval/``: the evaluator's table and part-level view (``group_by`` colour);
 - ``analysis/``: the photos ranked worst first, overlays and crops;
-- ``benchmark/``: CPU latency per photo (when ``scratchdet.inference.benchmark`` exists);
+- ``benchmark/``: CPU latency per photo (:mod:`scratchdet.inference.benchmark`);
 - ``synthesis.png``, ``report.html`` and ``summary.json`` (the headline numbers).
 
 With ``final=True`` the model is trained on train + val photos; there is then no held-out
@@ -22,8 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scratchdet.config import load_config
 from scratchdet.data.records import Dataset, load_coco_records
+from scratchdet.data.split import merge_present
+from scratchdet.data.stats import compute_stats, write_stats
+from scratchdet.data.synthesis import preview_synthesis
+from scratchdet.data.tiles import TileDataset
+from scratchdet.evaluation.analyze import write_analysis
+from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
+from scratchdet.evaluation.workflow import EvaluationRun, evaluate_and_write
+from scratchdet.inference import benchmark as bench
+from scratchdet.inference import run
 from scratchdet.io import write_json_atomic
+from scratchdet.training.config import TrainConfig
+from scratchdet.training.fit import fit
 
 #: ``--set`` overrides of each schedule on top of the config file.
 SCHEDULES: dict[str, list[str]] = {
@@ -82,8 +94,6 @@ def sample_data(sample: Path, split: str) -> Dataset:
 
 def write_stats_step(sample: Path, out: Path) -> Path:
     """Stats (+ plots) of the train and val splits, with what is present on disk."""
-    from scratchdet.data.stats import compute_stats, write_stats
-
     splits = {s: load_coco_records(sample / "annotations" / f"{s}.json", sample / s)
               for s in ("train", "val")}
     write_stats(compute_stats(splits), out)
@@ -92,16 +102,11 @@ def write_stats_step(sample: Path, out: Path) -> Path:
 
 def merged_train_val(sample: Path, out: Path) -> Path:
     """A COCO file of the train + val photos present (file names ``train/...``, ``val/...``)."""
-    from scratchdet.training.crossval import merge_present
-
     return write_json_atomic(out, merge_present(sample, ("train", "val")), force=True)
 
 
-def train_config(s: DemoSettings) -> Any:
+def train_config(s: DemoSettings) -> TrainConfig:
     """The training config: the file, the schedule, the sample paths, then ``overrides``."""
-    from scratchdet.config import load_config
-    from scratchdet.training.config import TrainConfig
-
     if s.schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {s.schedule!r}")
     if not s.config.is_file():
@@ -128,8 +133,6 @@ def train_step(s: DemoSettings, log: Log) -> tuple[Path, Path | None, dict[str, 
         log(f"training skipped: using {s.model}")
         run_dir = s.model.parent if (s.model.parent / "config.yaml").is_file() else None
         return s.model, run_dir, {"minutes": None, "source": str(s.model)}
-    from scratchdet.training.fit import fit
-
     cfg = train_config(s)
     log(f"training {cfg.model} ({s.schedule} schedule{', train+val' if s.final else ''}) ...")
     start = time.perf_counter()
@@ -146,58 +149,34 @@ def predict_step(model: Path, val: Dataset, sample: Path, out: Path,
                  tta: tuple[str, ...] = ()) -> dict[str, Any]:
     """Predict the val photos (scores from 0, as training's validation; ``tta``: test-time
     flips); COCO results."""
-    from scratchdet.inference import run
-
     photos = [r.path for r in val.present if r.path is not None]
     ids = run.image_ids(photos, sample / "annotations" / "val.json")
     return run.summary(run.predict_for_evaluation(model, photos, ids, out, tta=tta), 0.5)
 
 
 def evaluate_step(val: Dataset, dets: Path, sample: Path, out: Path,
-                  bootstrap: int = 200) -> tuple[Any, str, dict[str, Any]]:
-    """Evaluator table + part level, AP50 bootstrap intervals and the worst-photo analysis;
-    the result, its text and the intervals per colour."""
-    from scratchdet.evaluation import evaluate
-    from scratchdet.evaluation.analyze import write_analysis
-    from scratchdet.evaluation.bootstrap import bootstrap_ap, bootstrap_text
-    from scratchdet.evaluation.config import DEFAULT_THRESHOLDS
-    from scratchdet.evaluation.outputs import write_evaluation
-    from scratchdet.evaluation.result import part_level_text
-    from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
-
-    result = evaluate(val, dets, group_by="colour", part_level=True,
-                      target_recall=DEFAULT_TARGET_RECALL)
-    write_evaluation(result, out / "eval", force=True)
+                  bootstrap: int = 200) -> EvaluationRun:
+    """Evaluator table + part level (``out/eval``), AP50 bootstrap intervals and the
+    worst-photo analysis (``out/analysis``)."""
+    evaluation = evaluate_and_write(val, dets, out / "eval", group_by="colour", part_level=True,
+                                    target_recall=DEFAULT_TARGET_RECALL, bootstrap=bootstrap,
+                                    force=True)
     write_analysis(val, dets, sample / "val", out / "analysis", force=True)
-    assert result.part_level is not None
-    text = result.table_text() + "\n" + part_level_text(result.part_level, DEFAULT_THRESHOLDS)
-    cis = bootstrap_ap(val, dets, samples=bootstrap) if bootstrap else {}
-    if cis:
-        text += "\n" + bootstrap_text(cis)
-    return result, text, cis
+    return evaluation
 
 
-def benchmark_step(model: Path, photos: Sequence[Path], out: Path, log: Log,
-                   tta: tuple[str, ...] = ()) -> dict | None:
-    """CPU latency on a few photos (``tta``: with test-time flips), when the benchmark module
-    is there (else None)."""
-    try:
-        from scratchdet.inference import benchmark as bench
-    except ImportError:
-        log("benchmark skipped: scratchdet.inference.benchmark is not available")
-        return None
+def benchmark_step(model: Path, photos: Sequence[Path], out: Path,
+                   tta: tuple[str, ...] = ()) -> bench.BenchmarkResult:
+    """CPU latency on a few photos (``tta``: with test-time flips), written to ``out``."""
     settings = bench.BenchmarkSettings(checkpoint=model, seed_photos=1, compare_runtimes=True,
                                        tta=tuple(tta))
-    data = bench.run_benchmark(list(photos), settings)
-    bench.write_outputs(data, out)
-    return data
+    result = bench.run_benchmark(list(photos), settings)
+    bench.write_outputs(result, out)
+    return result
 
 
 def synthesis_step(train: Dataset, cfg_tile_size: int, out: Path, log: Log) -> Path | None:
     """Pasted scratches next to real ones, from the training tiles (None if synthesis is off)."""
-    from scratchdet.data.synthesis import preview_synthesis
-    from scratchdet.data.tiles import TileDataset
-
     try:
         return Path(preview_synthesis(TileDataset(train, tile_size=cfg_tile_size), out))
     except ValueError as err:

@@ -7,10 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scratchdet.data.records import Dataset
 from scratchdet.demo import pipeline as steps
 from scratchdet.demo import sections
 from scratchdet.demo.pipeline import FINAL_NOTE, HEADLINE_GROUPS, DemoResult, DemoSettings
 from scratchdet.io import write_json_atomic
+from scratchdet.report import Image, build_report
+from scratchdet.structures import DEFAULT_TILE_SIZE
 
 
 def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
@@ -34,17 +37,15 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
     else:
         log("3/5 predicting the val photos, evaluating, ranking the worst")
         log(_evaluate(s, val, model, res))
-    bench = None
     if s.benchmark:
         log("4/5 benchmark")
         photos = [r.path for r in val.present if r.path is not None][: s.benchmark_photos]
-        bench = steps.benchmark_step(model, photos, out / "benchmark", log, s.tta)
-        if bench is not None:
-            res.files["benchmark"] = out / "benchmark"
-            res.headline["benchmark"] = bench["headline"]
+        bench = steps.benchmark_step(model, photos, out / "benchmark", s.tta)
+        res.files["benchmark"] = out / "benchmark"
+        res.headline["benchmark"] = bench.headline
     else:
         log("4/5 benchmark skipped (--no-benchmark)")
-    tile = cfg.tile_size if cfg is not None else 1024
+    tile = cfg.tile_size if cfg is not None else DEFAULT_TILE_SIZE
     synth = steps.synthesis_step(train, tile, out / "synthesis.png", log)
     synthesis = (cfg.tile_options.get("synthesis") or {}).get("enabled") if cfg else None
     if synth is not None and synthesis is False:
@@ -52,7 +53,7 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
                          "this training config switches synthesis off")
     log("5/5 report")
     res.headline["demo_minutes"] = (time.perf_counter() - start) / 60
-    res.files["report"] = _report(s, res, model, run_dir, facts, synth, bench is not None)
+    res.files["report"] = _report(s, res, model, run_dir, facts, synth, s.benchmark)
     res.files["summary"] = write_json_atomic(
         out / "summary.json", {"headline": res.headline, "notes": res.notes,
                                "files": {k: str(v) for k, v in res.files.items()}},
@@ -60,12 +61,12 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
     return res
 
 
-def _evaluate(s: DemoSettings, val: Any, model: Path, res: DemoResult) -> str:
+def _evaluate(s: DemoSettings, val: Dataset, model: Path, res: DemoResult) -> str:
     """Predict + evaluate + analyse the val photos; headline numbers into ``res``."""
     out = s.out
     pred = steps.predict_step(model, val, s.sample, out / "predict", s.tta)
-    result, text, cis = steps.evaluate_step(val, out / "predict" / "results.bbox.json",
-                                            s.sample, out)
+    evaluation = steps.evaluate_step(val, out / "predict" / "results.bbox.json", s.sample, out)
+    result, cis = evaluation.result, evaluation.intervals
     res.files.update(predict=out / "predict", eval=out / "eval", analysis=out / "analysis")
     for g in (g for g in HEADLINE_GROUPS if g in result.groups):
         res.headline[f"val_AP50_{g}"] = result.value("AP", "0.50", group=g)
@@ -77,13 +78,12 @@ def _evaluate(s: DemoSettings, val: Any, model: Path, res: DemoResult) -> str:
         res.headline["verdict_threshold"] = pick.threshold
     res.headline["val_photos"] = len(val)
     res.headline["predict_s_per_photo"] = pred["s_per_photo"]
-    return text
+    return evaluation.full_text
 
 
 def _report(s: DemoSettings, res: DemoResult, model: Path, run_dir: Path | None,
             facts: dict[str, Any], synth: Path | None, bench: bool) -> Path:
-    from scratchdet.report import Image, build_report
-
+    """The HTML report: the evaluation folders, the model, synthesis and benchmark sections."""
     out = s.out
     if s.final:
         report = build_report(stats_dir=out / "stats", title="scratchdet demo (final model)")

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scratchdet.structures import DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
+
 Tile = tuple[int, int, int, int]
 
 
@@ -76,8 +78,8 @@ def axis_starts(start: int, stop: int, size: int, tile: int, min_overlap: int) -
 def tile_grid(
     width: int,
     height: int,
-    tile: int = 1024,
-    min_overlap: int = 256,
+    tile: int = DEFAULT_TILE_SIZE,
+    min_overlap: int = DEFAULT_TILE_OVERLAP,
     region: Tile | None = None,
 ) -> list[Tile]:
     """Tiles ``(x0, y0, x1, y1)`` covering ``region`` (default: the whole photo), row-major.
@@ -108,7 +110,8 @@ def _piece_starts(start: int, stop: int, max_side: int, min_overlap: int) -> tup
     return [start + round(i * (length - piece) / (n - 1)) for i in range(n)], piece
 
 
-def region_pieces(region: Tile, max_side: int, min_overlap: int = 256) -> list[Tile]:
+def region_pieces(region: Tile, max_side: int,
+                  min_overlap: int = DEFAULT_TILE_OVERLAP) -> list[Tile]:
     """Split ``region`` into the fewest near-equal rectangles of at most ``max_side`` a side.
 
     Along an axis of length ``L > max_side`` there are ``n = ceil((L - O) / (M - O))`` pieces

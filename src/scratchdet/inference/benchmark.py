@@ -8,7 +8,8 @@ depend on the weights, so random/ImageNet weights serve when there is no trained
 
 Per run: per-photo phases ``decode``, ``localise``, ``model``, ``merge``, ``total`` (mean,
 median, p90 over all timed predictions), process CPU seconds per photo, photos/s and the peak
-RSS (``VmHWM``, reset before each run where the kernel allows it).
+RSS (``VmHWM``, reset before each run where the kernel allows it): a :class:`RunTiming`.
+:class:`BenchmarkResult` holds them all; its ``to_dict()`` is ``benchmark.json``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +103,47 @@ def reset_peak_rss() -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class RunTiming:
+    """The timings of one run over the photos; the seed's also carries its label, preset
+    and weights."""
+
+    phases: dict[str, dict[str, float]]  # phase -> mean / median / p90 seconds per photo
+    s_per_photo: float
+    cpu_s_per_photo: float
+    photos_per_s: float
+    mean_tiles: float
+    mean_megapixels: float
+    peak_rss_mb: float
+    peak_rss_reset: bool
+    predictions: int
+    samples: list[dict[str, Any]]  # one per timed prediction
+    label: str | None = None
+    preset: str | None = None
+    weights: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as in ``benchmark.json`` (label, preset and weights first when set)."""
+        named = ("label", "preset", "weights")
+        timing = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in named}
+        if self.label is None:
+            return timing
+        return {"label": self.label, "preset": self.preset, "weights": self.weights, **timing}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunTiming:
+        """A run of ``benchmark.json``."""
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+
+
 def time_predictor(
     predictor: TiledPredictor, photos: Sequence[Path], repeat: int = 1, warmup: int = 1
-) -> dict[str, Any]:
+) -> RunTiming:
     """Predict every photo ``repeat`` times after ``warmup`` predictions of the first one."""
     for _ in range(warmup):
         predictor.predict(photos[0])
     peak_reset = reset_peak_rss()
-    samples: list[dict[str, float]] = []
+    samples: list[dict[str, Any]] = []
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(repeat):
         for photo in photos:
@@ -121,18 +155,100 @@ def time_predictor(
                 "detections": len(pred.detections), "photo": str(photo),
             })
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {
-        "phases": {k: summarize([s[k] for s in samples]) for k in PHASES},
-        "s_per_photo": statistics.fmean(s["total"] for s in samples),
-        "cpu_s_per_photo": cpu / len(samples),
-        "photos_per_s": len(samples) / wall,
-        "mean_tiles": statistics.fmean(s["tiles"] for s in samples),
-        "mean_megapixels": statistics.fmean(s["pixels"] for s in samples) / 1e6,
-        "peak_rss_mb": peak_rss_mb(),
-        "peak_rss_reset": peak_reset,
-        "predictions": len(samples),
-        "samples": samples,
-    }
+    return RunTiming(
+        phases={k: summarize([s[k] for s in samples]) for k in PHASES},
+        s_per_photo=statistics.fmean(s["total"] for s in samples),
+        cpu_s_per_photo=cpu / len(samples),
+        photos_per_s=len(samples) / wall,
+        mean_tiles=statistics.fmean(s["tiles"] for s in samples),
+        mean_megapixels=statistics.fmean(s["pixels"] for s in samples) / 1e6,
+        peak_rss_mb=peak_rss_mb(),
+        peak_rss_reset=peak_reset,
+        predictions=len(samples),
+        samples=samples,
+    )
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """Everything one benchmark measured; ``to_dict()`` gives ``benchmark.json``."""
+
+    settings: BenchmarkSettings
+    preset: str
+    model_info: dict[str, Any]  # weights (and export_s when an ONNX file was exported)
+    photos: tuple[str, ...]
+    torch_version: str
+    torch_threads: int
+    runs: dict[str, RunTiming]  # runtime -> timing of our model
+    seed: RunTiming | None  # the seed model (None: not timed)
+
+    @property
+    def s_per_photo(self) -> float:
+        """Seconds per photo of our model in ``settings.runtime``."""
+        return self.runs[self.settings.runtime].s_per_photo
+
+    @property
+    def seed_s_per_photo(self) -> float | None:
+        return self.seed.s_per_photo if self.seed else None
+
+    @property
+    def speedup_vs_seed(self) -> float | None:
+        return self.seed.s_per_photo / self.s_per_photo if self.seed else None
+
+    @property
+    def onnx_vs_torch(self) -> dict[str, float] | None:
+        """PyTorch / ONNX Runtime time, end to end and of the model phase (both timed)."""
+        if "onnx" not in self.runs or "torch" not in self.runs:
+            return None
+        onnx, eager = self.runs["onnx"], self.runs["torch"]
+        return {"total": eager.s_per_photo / onnx.s_per_photo,
+                "model": eager.phases["model"]["mean"] / onnx.phases["model"]["mean"]}
+
+    @property
+    def headline(self) -> str:
+        """``scratchdet (preset, runtime): N.NN s/photo | seed ...: N.NN s/photo | R.Rx
+        faster``."""
+        text = (f"scratchdet ({self.preset}, {self.settings.runtime}): "
+                f"{self.s_per_photo:.2f} s/photo")
+        if self.seed:
+            text += (f" | {self.seed.label}: {self.seed_s_per_photo:.2f} s/photo"
+                     f" | {self.speedup_vs_seed:.1f}x faster")
+        return text
+
+    def named_runs(self) -> list[tuple[str, RunTiming]]:
+        """``(name, timing)`` of each run of our model, then the seed's."""
+        named = [(f"{self.preset} ({k})", v) for k, v in self.runs.items()]
+        if self.seed:
+            named.append((self.seed.label or SEED_PRESET, self.seed))
+        return named
+
+    def to_dict(self) -> dict[str, Any]:
+        """``benchmark.json``."""
+        data: dict[str, Any] = {
+            "settings": {k: (str(v) if isinstance(v, Path) else v)
+                         for k, v in self.settings.__dict__.items()},
+            "preset": self.preset, "model_info": self.model_info, "photos": list(self.photos),
+            "torch_version": self.torch_version, "torch_threads": self.torch_threads,
+            "runs": {k: v.to_dict() for k, v in self.runs.items()},
+            "seed": self.seed.to_dict() if self.seed else None,
+            "s_per_photo": self.s_per_photo, "seed_s_per_photo": self.seed_s_per_photo,
+            "speedup_vs_seed": self.speedup_vs_seed,
+        }
+        if self.onnx_vs_torch:
+            data["onnx_vs_torch"] = self.onnx_vs_torch
+        data["headline"] = self.headline
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BenchmarkResult:
+        """A ``benchmark.json`` read back (derived numbers are recomputed)."""
+        raw = dict(data["settings"])
+        raw["checkpoint"] = None if raw.get("checkpoint") is None else Path(raw["checkpoint"])
+        raw["tta"] = tuple(raw.get("tta") or ())
+        seed = RunTiming.from_dict(data["seed"]) if data.get("seed") else None
+        return cls(BenchmarkSettings(**raw), data["preset"], dict(data["model_info"]),
+                   tuple(data["photos"]), data["torch_version"], data["torch_threads"],
+                   {k: RunTiming.from_dict(v) for k, v in data["runs"].items()}, seed)
 
 
 def _our_model(settings: BenchmarkSettings) -> tuple[torch.nn.Module, ModelSpec, dict[str, Any]]:
@@ -180,7 +296,7 @@ def _predictor(model: LoadedModel, settings: BenchmarkSettings) -> TiledPredicto
                            max_single=settings.max_single, tta=settings.tta)
 
 
-def _seed_run(photos: Sequence[Path], settings: BenchmarkSettings) -> dict[str, Any]:
+def _seed_run(photos: Sequence[Path], settings: BenchmarkSettings) -> RunTiming:
     torch.manual_seed(0)
     model = build_model(  # random weights: latency does not depend on them
         SEED_PRESET, min_size=settings.seed_min_size, max_size=settings.seed_max_size
@@ -194,16 +310,16 @@ def _seed_run(photos: Sequence[Path], settings: BenchmarkSettings) -> dict[str, 
     result = time_predictor(predictor, subset, repeat=1, warmup=min(settings.warmup, 1))
     del model, predictor
     label = f"seed cascade x101 @{settings.seed_max_size}x{settings.seed_min_size} (torch)"
-    return {"label": label, "preset": SEED_PRESET, "weights": "random", **result}
+    return replace(result, label=label, preset=SEED_PRESET, weights="random")
 
 
-def run_benchmark(photos: Sequence[Path], settings: BenchmarkSettings) -> dict[str, Any]:
-    """Time our detector (each runtime) and the seed on ``photos``; the benchmark.json dict."""
+def run_benchmark(photos: Sequence[Path], settings: BenchmarkSettings) -> BenchmarkResult:
+    """Time our detector (each runtime) and the seed on ``photos``."""
     if settings.repeat < 1 or settings.warmup < 0:
         raise ValueError(f"need repeat >= 1 and warmup >= 0, got {settings.repeat}, "
                          f"{settings.warmup}")
     torch.set_num_threads(settings.threads)
-    runs: dict[str, Any] = {}
+    runs: dict[str, RunTiming] = {}
     with tempfile.TemporaryDirectory(prefix="scratchdet-bench-") as tmp:
         models, preset, info = _models(settings, Path(tmp))
         for runtime, loaded in models.items():
@@ -211,99 +327,60 @@ def run_benchmark(photos: Sequence[Path], settings: BenchmarkSettings) -> dict[s
             runs[runtime] = time_predictor(predictor, photos, settings.repeat, settings.warmup)
         del models
     seed = _seed_run(photos, settings) if settings.seed_baseline else None
-    return _assemble(photos, settings, preset, info, runs, seed)
+    return BenchmarkResult(settings, preset, info, tuple(str(p) for p in photos),
+                           torch.__version__, torch.get_num_threads(), runs, seed)
 
 
-def _assemble(
-    photos: Sequence[Path], settings: BenchmarkSettings, preset: str, info: dict[str, Any],
-    runs: dict[str, Any], seed: dict[str, Any] | None,
-) -> dict[str, Any]:
-    main = runs[settings.runtime]
-    data: dict[str, Any] = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v)
-                     for k, v in settings.__dict__.items()},
-        "preset": preset, "model_info": info, "photos": [str(p) for p in photos],
-        "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "runs": runs, "seed": seed,
-        "s_per_photo": main["s_per_photo"],
-        "seed_s_per_photo": seed["s_per_photo"] if seed else None,
-        "speedup_vs_seed": seed["s_per_photo"] / main["s_per_photo"] if seed else None,
-    }
-    if "onnx" in runs and "torch" in runs:
-        data["onnx_vs_torch"] = {
-            "total": runs["torch"]["s_per_photo"] / runs["onnx"]["s_per_photo"],
-            "model": (runs["torch"]["phases"]["model"]["mean"]
-                      / runs["onnx"]["phases"]["model"]["mean"]),
-        }
-    data["headline"] = headline(data)
-    return data
-
-
-def headline(data: dict[str, Any]) -> str:
-    """``scratchdet (preset, runtime): N.NN s/photo | seed ...: N.NN s/photo | R.Rx faster``."""
-    runtime = data["settings"]["runtime"]
-    text = f"scratchdet ({data['preset']}, {runtime}): {data['s_per_photo']:.2f} s/photo"
-    if data.get("seed"):
-        text += (f" | {data['seed']['label']}: {data['seed_s_per_photo']:.2f} s/photo"
-                 f" | {data['speedup_vs_seed']:.1f}x faster")
-    return text
-
-
-def summary_lines(data: dict[str, Any]) -> list[str]:
+def summary_lines(result: BenchmarkResult) -> list[str]:
     """The headline, the ONNX Runtime / PyTorch ratio and one line per run."""
-    lines = [data["headline"]]
-    ratio = data.get("onnx_vs_torch")
+    lines = [result.headline]
+    ratio = result.onnx_vs_torch
     if ratio:
-        lines.append(f"ONNX Runtime vs PyTorch eager ({data['preset']}): "
+        lines.append(f"ONNX Runtime vs PyTorch eager ({result.preset}): "
                      f"{ratio['total']:.2f}x end to end, {ratio['model']:.2f}x model phase")
-    named = [(f"{data['preset']} ({k})", v) for k, v in data["runs"].items()]
-    if data.get("seed"):
-        named.append((data["seed"]["label"], data["seed"]))
-    for name, run in named:
-        ph = run["phases"]
+    for name, run in result.named_runs():
+        ph = run.phases
         lines.append(
             f"  {name}: " + ", ".join(f"{k} {ph[k]['mean']:.3f}" for k in PHASES)
-            + f" s (mean); p90 total {ph['total']['p90']:.2f} s; CPU {run['cpu_s_per_photo']:.2f}"
-            f" s/photo; {run['photos_per_s']:.2f} photos/s; peak RSS {run['peak_rss_mb']:.0f} MiB"
+            + f" s (mean); p90 total {ph['total']['p90']:.2f} s; CPU {run.cpu_s_per_photo:.2f}"
+            f" s/photo; {run.photos_per_s:.2f} photos/s; peak RSS {run.peak_rss_mb:.0f} MiB"
         )
     return lines
 
 
-def to_markdown(data: dict[str, Any]) -> str:
+def to_markdown(result: BenchmarkResult) -> str:
     """benchmark.md: settings, the headline and a phase table (mean / median / p90 seconds)."""
-    s = data["settings"]
+    s = result.settings
     lines = [
         "# Speed benchmark", "",
-        f"**{data['headline']}**", "",
-        f"{len(data['photos'])} photos, repeat {s['repeat']}, warm-up {s['warmup']}, "
-        f"{data['torch_threads']} threads, scale {s['scale']}, max_single {s['max_single']}, "
-        f"test-time flips {','.join(s.get('tta') or []) or 'none'}, "
-        f"tiles {s['tile_size']}/{s['min_overlap']}; weights: {data['model_info']['weights']}; "
+        f"**{result.headline}**", "",
+        f"{len(result.photos)} photos, repeat {s.repeat}, warm-up {s.warmup}, "
+        f"{result.torch_threads} threads, scale {s.scale}, max_single {s.max_single}, "
+        f"test-time flips {','.join(s.tta) or 'none'}, "
+        f"tiles {s.tile_size}/{s.min_overlap}; weights: {result.model_info['weights']}; "
         "the seed model has random weights (latency does not depend on them).", "",
         "| run | " + " | ".join(f"{p} mean / med / p90 (s)" for p in PHASES)
         + " | CPU s/photo | photos/s | tiles | MP | peak RSS MiB |",
         "|---" * (len(PHASES) + 6) + "|",
     ]
-    named = [(f"{data['preset']} ({k})", v) for k, v in data["runs"].items()]
-    if data.get("seed"):
-        named.append((data["seed"]["label"], data["seed"]))
-    for name, run in named:
-        cells = [" / ".join(f"{run['phases'][p][k]:.3f}" for k in ("mean", "median", "p90"))
+    for name, run in result.named_runs():
+        cells = [" / ".join(f"{run.phases[p][k]:.3f}" for k in ("mean", "median", "p90"))
                  for p in PHASES]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {run['cpu_s_per_photo']:.2f} | "
-                     f"{run['photos_per_s']:.2f} | {run['mean_tiles']:.1f} | "
-                     f"{run['mean_megapixels']:.2f} | {run['peak_rss_mb']:.0f} |")
-    ratio = data.get("onnx_vs_torch")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {run.cpu_s_per_photo:.2f} | "
+                     f"{run.photos_per_s:.2f} | {run.mean_tiles:.1f} | "
+                     f"{run.mean_megapixels:.2f} | {run.peak_rss_mb:.0f} |")
+    ratio = result.onnx_vs_torch
     if ratio:
         lines += ["", f"ONNX Runtime vs PyTorch eager: {ratio['total']:.2f}x end to end, "
                       f"{ratio['model']:.2f}x in the model phase."]
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(data: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+def write_outputs(result: BenchmarkResult, out_dir: str | Path) -> tuple[Path, Path]:
     """``benchmark.json`` and ``benchmark.md`` in ``out_dir`` (atomic writes)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    js = write_text_atomic(out / "benchmark.json", json.dumps(data, indent=2) + "\n", force=True)
-    md = write_text_atomic(out / "benchmark.md", to_markdown(data), force=True)
+    js = write_text_atomic(out / "benchmark.json", json.dumps(result.to_dict(), indent=2) + "\n",
+                           force=True)
+    md = write_text_atomic(out / "benchmark.md", to_markdown(result), force=True)
     return js, md

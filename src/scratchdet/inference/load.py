@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from scratchdet.artifact import TRAIN_EXTRA, ArtifactError, ModelSpec, model_id
-from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE, Detector, TiledPredictor
+from scratchdet.inference.predictor import Detector, TiledPredictor
+from scratchdet.structures import DEFAULT_MAX_SINGLE
 
 RUNTIMES = ("auto", "torch", "onnx")
 

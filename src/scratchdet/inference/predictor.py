@@ -42,19 +42,16 @@ from scratchdet.geometry.tiling import (
 )
 from scratchdet.imaging import decode_at_scale
 from scratchdet.inference.tta import flip_array, fuse_outputs
-from scratchdet.structures import Detections
+from scratchdet.structures import (  # noqa: F401  (DEFAULT_MAX_SINGLE: re-exported)
+    DEFAULT_MAX_SINGLE,
+    DEFAULT_TILE_OVERLAP,
+    DEFAULT_TILE_SIZE,
+    Detections,
+)
 
 #: ``detector(list[uint8 RGB array[H, W, 3]]) -> list[Detections]`` in each input's pixels.
 Detector = Callable[[list[np.ndarray]], list[Detections]]
-#: Tile grid of a model that carries none (the spec's ``tile_size``/``tile_overlap`` win).
-DEFAULT_TILE_SIZE, DEFAULT_TILE_OVERLAP = 1024, 256
 
-#: ``max_side`` of the default fast path: the part region runs as one input up to this side
-#: (larger regions in a few pieces). Prediction, validation, the demo, cross-validation, the
-#: service and the benchmark all use it, so the accuracy reported is that of the timed path.
-#: Measured by cross-validation (24 photos, same fold models): AP50 0.489 vs 0.504 with the
-#: training tiles (one box of 45), at 1.5-2x less model time.
-DEFAULT_MAX_SINGLE = 2560
 
 
 @dataclass

@@ -30,9 +30,9 @@ from PIL import Image, ImageDraw
 
 from scratchdet.imaging import draw_boxes, open_shrunk, xywh_to_xyxy
 from scratchdet.inference.load import build_predictor, load_model
-from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE, TiledPredictor
+from scratchdet.inference.predictor import TiledPredictor
 from scratchdet.io import write_bytes_atomic, write_json_atomic, write_text_atomic
-from scratchdet.structures import Detections, Verdict, verdict
+from scratchdet.structures import DEFAULT_MAX_SINGLE, Detections, Verdict, verdict
 
 TIMING_KEYS = ("decode", "localise", "model", "merge", "total")
 VERDICT_FIELDS = ("file", "verdict", "max_score", "n_boxes", "image_id", "tiles",

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from scratchdet.config import StrictConfig
 from scratchdet.settings import sample_dir
+from scratchdet.structures import DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
 
 LoggerName = Literal["csv", "tensorboard", "wandb", "mlflow"]
 InputMode = Literal["resize", "tiles"]
@@ -33,8 +34,9 @@ class TrainConfig(StrictConfig):
     val_images: Path | None = None
     input_mode: InputMode = "resize"
     resize: tuple[int, int] = (1333, 800)  # (long side max, short side max), ratio kept
-    tile_size: int = Field(1024, gt=0)  # tiles mode: training tiles and validation grid
-    tile_overlap: int = Field(256, ge=0)  # tiles mode: minimum overlap of the validation grid
+    # tiles mode: training tiles and validation grid, and the grid's least overlap
+    tile_size: int = Field(DEFAULT_TILE_SIZE, gt=0)
+    tile_overlap: int = Field(DEFAULT_TILE_OVERLAP, ge=0)
     tile_options: dict[str, Any] = Field(default_factory=dict)  # scratchdet.data.tiles.TileConfig
     # schedule
     epochs: int = Field(30, gt=0)

@@ -26,89 +26,48 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.records import DEFAULT_COLOURS, colour_from_name
+import torch
+
+from scratchdet.config import load_config
+from scratchdet.data.records import DEFAULT_COLOURS
+from scratchdet.data.split import merge_present, stratified_folds, subset_coco
+from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
+from scratchdet.evaluation.workflow import EvaluationRun, evaluate_and_write
 from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE
+from scratchdet.inference.run import predict_for_evaluation
 from scratchdet.io import write_json_atomic, write_text_atomic
+from scratchdet.training.config import TrainConfig
+from scratchdet.training.datamodule import tile_config
+from scratchdet.training.fit import fit
 
 Log = Callable[[str], None]
+Detection = dict[str, Any]
+HEADLINE_GROUPS = ("all", "white", "red")
 
 
 def assign_folds(coco: Mapping[str, Any], k: int, seed: int = 0,
                  colours: Sequence[str] = DEFAULT_COLOURS) -> dict[int, int]:
     """Image id -> fold in ``0..k-1``, stratified by (colour, clean/scratched).
 
-    Strata are visited in sorted order; inside one the photos are sorted by file name,
-    shuffled by ``random.Random(seed)`` and dealt round-robin, the deal continuing from
-    stratum to stratum so that fold sizes differ by at most one photo.
+    The folds of :func:`scratchdet.data.split.stratified_folds` (strata in sorted order, each
+    sorted by file name, shuffled by ``random.Random(seed)`` and dealt round-robin), as a map.
     """
-    if k < 2:
-        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
-    images = list(coco.get("images", []))
-    if len(images) < k:
-        raise ValueError(f"{len(images)} photos cannot fill {k} folds")
-    scratched = {a["image_id"] for a in coco.get("annotations", [])}
-    strata: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for img in images:
-        state = "scratched" if img["id"] in scratched else "clean"
-        strata.setdefault((colour_from_name(img["file_name"], colours), state), []).append(img)
-    rng = random.Random(seed)
-    folds: dict[int, int] = {}
-    dealt = 0
-    for key in sorted(strata):
-        members = sorted(strata[key], key=lambda im: im["file_name"])
-        rng.shuffle(members)
-        for img in members:
-            folds[int(img["id"])] = dealt % k
-            dealt += 1
-    return folds
+    return {i: f for f, ids in enumerate(stratified_folds(coco, k, seed, colours)) for i in ids}
 
 
 def fold_split(coco: Mapping[str, Any], folds: Mapping[int, int],
                fold: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(training COCO, held-out COCO) of ``fold``; ids as in ``coco``."""
-    parts: list[dict[str, Any]] = []
-    for held in (False, True):
-        ids = {i for i, f in folds.items() if (f == fold) == held}
-        parts.append({
-            "categories": list(coco.get("categories", [])),
-            "images": [im for im in coco["images"] if im["id"] in ids],
-            "annotations": [a for a in coco.get("annotations", []) if a["image_id"] in ids],
-        })
-    return parts[0], parts[1]
-
-
-def merge_present(root: Path, splits: Sequence[str]) -> dict[str, Any]:
-    """One COCO dict of the photos of ``root/annotations/<split>.json`` present in
-    ``root/<split>/``; file names become ``<split>/<name>``, ids are renumbered."""
-    images: list[dict[str, Any]] = []
-    anns: list[dict[str, Any]] = []
-    cats = None
-    for split in splits:
-        ann_path = root / "annotations" / f"{split}.json"
-        if not ann_path.is_file():
-            raise FileNotFoundError(f"{ann_path}: not found (expected the sample layout)")
-        coco = json.loads(ann_path.read_text(encoding="utf-8"))
-        cats = cats or coco["categories"]
-        present = {im["id"]: im for im in coco["images"]
-                   if (root / split / im["file_name"]).is_file()}
-        new_id = {old: len(images) + k + 1 for k, old in enumerate(present)}
-        images += [{**im, "id": new_id[i], "file_name": f"{split}/{im['file_name']}"}
-                   for i, im in present.items()]
-        anns += [{**a, "image_id": new_id[a["image_id"]]} for a in coco["annotations"]
-                 if a["image_id"] in new_id]
-    for k, a in enumerate(anns, start=1):
-        a["id"] = k
-    if not images:
-        raise FileNotFoundError(f"{root}: none of the photos of {', '.join(splits)} is there")
-    return {"images": images, "annotations": anns, "categories": cats}
+    train = subset_coco(coco, {i for i, f in folds.items() if f != fold})
+    held = subset_coco(coco, {i for i, f in folds.items() if f == fold})
+    return train, held
 
 
 @dataclass(frozen=True)
@@ -132,14 +91,74 @@ class CrossValSettings:
     mine_from: Path | None = None  # an earlier crossval folder: mine hard negatives with its models
 
 
-@dataclass
+@dataclass(frozen=True)
+class FoldFacts:
+    """One fold's run: its photos and boxes, its model and how it predicted."""
+
+    fold: int
+    train_photos: int
+    train_boxes: int
+    heldout_photos: int
+    heldout_boxes: int
+    train_minutes: float | None
+    steps: int | None
+    model: str
+    max_single: int | None = DEFAULT_MAX_SINGLE
+    tta: tuple[str, ...] = ()
+    scale: float = 1.0
+    mined_from: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fold's entry of ``crossval.json``."""
+        return {**asdict(self), "tta": list(self.tta)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FoldFacts:
+        """A fold entry of ``crossval.json`` (keys added later take their defaults)."""
+        return cls(data["fold"], data["train_photos"], data["train_boxes"],
+                   data["heldout_photos"], data["heldout_boxes"], data["train_minutes"],
+                   data["steps"], data["model"], data.get("max_single", DEFAULT_MAX_SINGLE),
+                   tuple(data.get("tta") or ()), data.get("scale", 1.0),
+                   data.get("mined_from"))
+
+
+@dataclass(frozen=True)
+class CrossValHeadline:
+    """The headline numbers of the pooled out-of-fold evaluation."""
+
+    ap50: dict[str, float]  # all / white / red (those present) -> pooled AP50
+    ap50_ci95: dict[str, list[float]]  # subgroup -> [low, high] (empty without bootstrap)
+    ap_all: float  # pooled AP 0.50:0.95 of all photos
+    photos: int
+    boxes: int
+    train_minutes_total: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``headline`` of ``crossval.json`` (keys ``oof_AP50_<group>``, ...)."""
+        out: dict[str, Any] = {f"oof_AP50_{g}": v for g, v in self.ap50.items()}
+        out.update({f"oof_AP50_{g}_ci95": list(ci) for g, ci in self.ap50_ci95.items()})
+        out.update(oof_AP_all=self.ap_all, photos=self.photos, boxes=self.boxes,
+                   train_minutes_total=self.train_minutes_total)
+        return out
+
+
+@dataclass(frozen=True)
 class CrossValResult:
     """Per-fold facts, the pooled evaluation and its headline numbers."""
 
     out: Path
-    folds: list[dict[str, Any]] = field(default_factory=list)
-    headline: dict[str, Any] = field(default_factory=dict)
-    text: str = ""
+    folds: tuple[FoldFacts, ...]
+    headline: CrossValHeadline
+    evaluation: EvaluationRun
+
+    @property
+    def text(self) -> str:
+        """The pooled table, part-level view and bootstrap intervals, as printed."""
+        return self.evaluation.full_text
+
+    def to_dict(self) -> dict[str, Any]:
+        """``crossval.json``: the headline and one entry per fold."""
+        return {"headline": self.headline.to_dict(), "folds": [f.to_dict() for f in self.folds]}
 
 
 def snapshot_config(s: CrossValSettings) -> CrossValSettings:
@@ -151,12 +170,9 @@ def snapshot_config(s: CrossValSettings) -> CrossValSettings:
     return replace(s, config=snap)
 
 
-def fold_config(s: CrossValSettings, fold_dir: Path, extra: Sequence[str] = ()) -> Any:
+def fold_config(s: CrossValSettings, fold_dir: Path, extra: Sequence[str] = ()) -> TrainConfig:
     """The training config of one fold: the file, the fold's data, no per-epoch validation
     (``extra``: more overrides)."""
-    from scratchdet.config import load_config
-    from scratchdet.training.config import TrainConfig
-
     fixed = [f"train_annotations={fold_dir / 'train.json'}", f"train_images={s.sample}",
              f"val_annotations={fold_dir / 'heldout.json'}", f"val_images={s.sample}",
              "val_every_n_epochs=100000", f"output_dir={fold_dir / 'runs'}", "run_name=model"]
@@ -164,39 +180,35 @@ def fold_config(s: CrossValSettings, fold_dir: Path, extra: Sequence[str] = ()) 
 
 
 def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, int],
-             fold: int, earlier: Mapping[int, Mapping[str, Any]] | None,
-             log: Log) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+             fold: int, earlier: Mapping[int, FoldFacts] | None,
+             log: Log) -> tuple[FoldFacts, list[Detection]]:
     """Train on the other folds (or, with ``s.reuse``, take ``earlier[fold]``), predict this
     fold; (facts, dets). ``earlier``: fold facts of the ``s.reuse`` or ``s.mine_from`` run."""
-    from scratchdet.inference import run
-
     fold_dir = s.out / f"fold{fold}"
     train, held = fold_split(coco, folds, fold)
     write_json_atomic(fold_dir / "train.json", train, force=True)
     write_json_atomic(fold_dir / "heldout.json", held, force=True)
     if s.reuse is not None and earlier is not None:
-        log(f"fold {fold}: reusing {earlier[fold]['model']}")
-        model_path = Path(earlier[fold]["model"])
-        minutes, steps = earlier[fold]["train_minutes"], earlier[fold]["steps"]
+        log(f"fold {fold}: reusing {earlier[fold].model}")
+        model_path = Path(earlier[fold].model)
+        minutes, steps = earlier[fold].train_minutes, earlier[fold].steps
     else:
         extra = []
         if s.mine_from is not None and earlier is not None:
-            mined = _mine(s, fold_dir, train, Path(earlier[fold]["model"]), fold, log)
+            mined = _mine(s, fold_dir, train, Path(earlier[fold].model), fold, log)
             extra = [f"tile_options.hard_negatives={mined}"]
         model_path, minutes, steps = _train_fold(s, fold_dir, train, held, fold, log, extra)
     photos, ids = _photos_and_ids(s.sample, held)
-    results = run.predict_for_evaluation(model_path, photos, ids, fold_dir / "predict",
-                                         s.max_single, s.tta, s.scale)
+    results = predict_for_evaluation(model_path, photos, ids, fold_dir / "predict",
+                                     s.max_single, s.tta, s.scale)
     failed = [r.error for r in results if r.error]
     if failed:
         raise ValueError(f"fold {fold}: {len(failed)} photo(s) failed, e.g. {failed[0]}")
     dets = [d for r in results for d in r.detections]
-    facts = {"fold": fold, "train_photos": len(train["images"]),
-             "train_boxes": len(train["annotations"]), "heldout_photos": len(held["images"]),
-             "heldout_boxes": len(held["annotations"]), "train_minutes": minutes,
-             "steps": steps, "model": str(model_path), "max_single": s.max_single,
-             "tta": list(s.tta), "scale": s.scale,
-             "mined_from": None if s.mine_from is None else str(s.mine_from)}
+    facts = FoldFacts(fold, len(train["images"]), len(train["annotations"]),
+                      len(held["images"]), len(held["annotations"]), minutes, steps,
+                      str(model_path), s.max_single, tuple(s.tta), s.scale,
+                      None if s.mine_from is None else str(s.mine_from))
     log(f"fold {fold}: {len(dets)} detections on held-out photos")
     return facts, dets
 
@@ -211,11 +223,9 @@ def _mine(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any], model: 
           fold: int, log: Log) -> Path:
     """Detections of ``model`` (the earlier run's fold model) on this fold's training photos
     (a file)."""
-    from scratchdet.inference import run
-
     photos, ids = _photos_and_ids(s.sample, train)
     log(f"fold {fold}: mining hard negatives on {len(photos)} training photos with {model}")
-    run.predict_for_evaluation(model, photos, ids, fold_dir / "mined", s.max_single)
+    predict_for_evaluation(model, photos, ids, fold_dir / "mined", s.max_single)
     return fold_dir / "mined" / "results.bbox.json"
 
 
@@ -223,8 +233,6 @@ def _train_fold(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any],
                 held: Mapping[str, Any], fold: int, log: Log,
                 extra: Sequence[str] = ()) -> tuple[Path, float, int]:
     """Train the fold's model; (model file, minutes, steps)."""
-    from scratchdet.training.fit import fit
-
     cfg = fold_config(s, fold_dir, extra)
     log(f"fold {fold}: training on {len(train['images'])} photos "
         f"({len(train['annotations'])} boxes), holding out {len(held['images'])}")
@@ -237,7 +245,7 @@ def _train_fold(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any],
 
 
 def reused_models(folder: Path, folds_by_name: Mapping[str, int],
-                  wanted: Sequence[int]) -> dict[int, dict[str, Any]]:
+                  wanted: Sequence[int]) -> dict[int, FoldFacts]:
     """Fold -> facts (model, minutes, steps) of an earlier crossval run in ``folder``.
 
     Raises ValueError when its folds differ from ``folds_by_name``, FileNotFoundError when a
@@ -247,23 +255,21 @@ def reused_models(folder: Path, folds_by_name: Mapping[str, int],
     if earlier != dict(folds_by_name):
         raise ValueError(f"{folder}/folds.json: its folds differ from these (same photos, "
                          "--folds and --seed expected to reuse its models)")
-    facts = {f["fold"]: f for f in
+    facts = {f["fold"]: FoldFacts.from_dict(f) for f in
              json.loads((folder / "crossval.json").read_text(encoding="utf-8"))["folds"]}
     for fold in wanted:
-        if fold not in facts or not Path(facts[fold]["model"]).is_file():
+        if fold not in facts or not Path(facts[fold].model).is_file():
             raise FileNotFoundError(f"{folder}: no model of fold {fold} to reuse")
     return facts
 
 
 def _init_fold_process(threads: int) -> None:
-    import torch
-
     torch.set_num_threads(threads)
 
 
 def _run_folds(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, int],
-               chosen: Sequence[int], earlier: Mapping[int, Mapping[str, Any]] | None,
-               log: Log) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+               chosen: Sequence[int], earlier: Mapping[int, FoldFacts] | None,
+               log: Log) -> list[tuple[FoldFacts, list[Detection]]]:
     """``run_fold`` for each chosen fold: in turn, or ``s.jobs`` at once in spawned processes
     (each with its share of the CPU threads; their log lines go to stdout)."""
     jobs = min(s.jobs, len(chosen))
@@ -277,20 +283,29 @@ def _run_folds(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int,
         return [r.result() for r in runs]
 
 
+def _check_config(s: CrossValSettings) -> None:
+    """Load fold 0's config (and its tile options) now: fail early on a bad config."""
+    mined = [] if s.mine_from is None else [f"tile_options.hard_negatives={s.mine_from}"]
+    cfg = fold_config(s, s.out / "fold0", mined)
+    if cfg.input_mode == "tiles":
+        tile_config(cfg)
+
+
+def _headline(run: EvaluationRun, gt: Mapping[str, Any],
+              folds: Sequence[FoldFacts]) -> CrossValHeadline:
+    """The headline numbers of the pooled evaluation ``run`` of ``gt``."""
+    result = run.result
+    ap50 = {g: result.value("AP", "0.50", group=g) for g in HEADLINE_GROUPS
+            if g in result.groups}
+    cis = {g: [round(ci.low, 4), round(ci.high, 4)] for g, ci in run.intervals.items()}
+    minutes = round(sum(f.train_minutes or 0 for f in folds), 2)
+    return CrossValHeadline(ap50, cis, result.value("AP"), len(gt["images"]),
+                            len(gt["annotations"]), minutes)
+
+
 def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     """Run every fold, then evaluate the pooled out-of-fold detections (see module doc)."""
-    from scratchdet.evaluation import evaluate
-    from scratchdet.evaluation.config import DEFAULT_THRESHOLDS
-    from scratchdet.evaluation.outputs import write_evaluation
-    from scratchdet.evaluation.result import part_level_text
-    from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
-
-    mined = [] if s.mine_from is None else [f"tile_options.hard_negatives={s.mine_from}"]
-    cfg = fold_config(s, s.out / "fold0", mined)  # fail early on a bad config or override
-    if cfg.input_mode == "tiles":
-        from scratchdet.training.datamodule import tile_config
-
-        tile_config(cfg)
+    _check_config(s)
     coco = merge_present(s.sample, s.splits)
     folds = assign_folds(coco, s.folds, s.seed)
     names = {im["id"]: im["file_name"] for im in coco["images"]}
@@ -304,35 +319,14 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
         s = snapshot_config(s)
     write_json_atomic(s.out / "train_val.json", coco, force=True)
     write_json_atomic(s.out / "folds.json", by_name, force=True, indent=1)
-    res = CrossValResult(s.out)
-    dets: list[dict[str, Any]] = []
-    for facts, fold_dets in _run_folds(s, coco, folds, chosen, earlier, log):
-        res.folds.append(facts)
-        dets += fold_dets
-    held_ids = {i for i, f in folds.items() if f in set(chosen)}
-    gt = {**coco, "images": [im for im in coco["images"] if im["id"] in held_ids],
-          "annotations": [a for a in coco["annotations"] if a["image_id"] in held_ids]}
+    runs = _run_folds(s, coco, folds, chosen, earlier, log)
+    facts = tuple(f for f, _ in runs)
+    dets = [d for _, fold_dets in runs for d in fold_dets]
+    gt = subset_coco(coco, {i for i, f in folds.items() if f in set(chosen)})
     write_json_atomic(s.out / "oof.bbox.json", dets, force=True)
-    result = evaluate(gt, dets, group_by="colour", part_level=True,
-                      target_recall=DEFAULT_TARGET_RECALL)
-    write_evaluation(result, s.out / "eval", force=True)
-    assert result.part_level is not None
-    res.text = result.table_text() + "\n" + part_level_text(result.part_level, DEFAULT_THRESHOLDS)
-    for g in ("all", "white", "red"):
-        if g in result.groups:
-            res.headline[f"oof_AP50_{g}"] = result.value("AP", "0.50", group=g)
-    if s.bootstrap:
-        from scratchdet.evaluation.bootstrap import bootstrap_ap, bootstrap_text
-
-        cis = bootstrap_ap(gt, dets, samples=s.bootstrap)
-        res.text += "\n" + bootstrap_text(cis)
-        for g, ci in cis.items():
-            res.headline[f"oof_AP50_{g}_ci95"] = [round(ci.low, 4), round(ci.high, 4)]
-    res.headline["oof_AP_all"] = result.value("AP")
-    res.headline["photos"] = len(gt["images"])
-    res.headline["boxes"] = len(gt["annotations"])
-    res.headline["train_minutes_total"] = round(sum(f["train_minutes"] or 0 for f in res.folds),
-                                                2)
-    write_json_atomic(s.out / "crossval.json", {"headline": res.headline, "folds": res.folds},
-                      force=True, indent=2)
+    run = evaluate_and_write(gt, dets, s.out / "eval", group_by="colour", part_level=True,
+                             target_recall=DEFAULT_TARGET_RECALL, bootstrap=s.bootstrap,
+                             force=True)
+    res = CrossValResult(s.out, facts, _headline(run, gt, facts), run)
+    write_json_atomic(s.out / "crossval.json", res.to_dict(), force=True, indent=2)
     return res
