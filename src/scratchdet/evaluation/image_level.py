@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from scratchdet.structures import verdict
+
 
 @dataclass(frozen=True)
 class PhotoScore:
@@ -106,10 +108,10 @@ def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
 
 
 def point_at(photos: Iterable[PhotoScore], threshold: float) -> ThresholdPoint:
-    """Counts for ``photos`` when parts with ``score >= threshold`` are rejected."""
+    """Counts for ``photos`` when parts are judged by the verdict rule at ``threshold``."""
     caught = scratched = rejected = clean = 0
     for p in photos:
-        hit = p.score >= threshold
+        hit = verdict(p.score, threshold) == "fail"
         if p.scratched:
             scratched += 1
             caught += hit
