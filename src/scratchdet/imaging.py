@@ -19,6 +19,18 @@ _ORIENTATION_TAG = 0x0112
 _TRANSPOSED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
+def decode_draft(
+    path: str | Path, size: tuple[int, int] | None = None, factor: int = 1
+) -> tuple[Image.Image, tuple[int, int]]:
+    """RGB decode of ``path`` and its full ``(width, height)``; a JPEG is decoded at the
+    smallest 1/2, 1/4 or 1/8 scale still at least ``size`` (default: the full size divided
+    by ``factor``), by PIL's draft mode, without a resize after it."""
+    with Image.open(path) as src:
+        full = src.size
+        src.draft("RGB", size or (full[0] // factor, full[1] // factor))
+        return src.convert("RGB"), full
+
+
 def open_shrunk(
     path: str | Path, max_side: int | None, upright: bool = False
 ) -> tuple[Image.Image, tuple[int, int]]:

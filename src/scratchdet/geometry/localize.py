@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from pydantic import Field
 
 from scratchdet.config import StrictConfig
+from scratchdet.imaging import decode_draft
 
 
 class LocalizeConfig(StrictConfig):
@@ -64,10 +64,8 @@ def read_reduced(path: str | Path, draft_scale: int = 8) -> tuple[np.ndarray, tu
     if draft_scale not in (1, 2, 4, 8):
         raise ValueError(f"draft_scale must be 1, 2, 4 or 8, got {draft_scale}")
     try:
-        with Image.open(path) as im:
-            size = im.size
-            im.draft("RGB", (size[0] // draft_scale, size[1] // draft_scale))
-            return np.asarray(im.convert("RGB")), size
+        image, size = decode_draft(path, factor=draft_scale)
+        return np.asarray(image), size
     except (OSError, SyntaxError) as err:
         raise ValueError(f"{path}: cannot read as an image ({err})") from None
 

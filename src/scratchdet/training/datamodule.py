@@ -26,6 +26,7 @@ from torchvision.transforms.v2 import functional as F
 
 from scratchdet.config import ConfigError, validate_config
 from scratchdet.data.records import Dataset, ImageRecord, load_coco_records
+from scratchdet.imaging import decode_draft
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.transforms import build_train_transforms, resized_size
 
@@ -69,8 +70,7 @@ def load_photo(record: ImageRecord, size: tuple[int, int]) -> torch.Tensor:
                 f"{record.path}: photo is {img.size[0]}x{img.size[1]}, image record "
                 f"{record.id} says {record.width}x{record.height} (boxes would not match)"
             )
-        img.draft("RGB", size)  # JPEG: decode at the smallest 1/2^k scale still >= size
-        rgb = img.convert("RGB")
+    rgb, _ = decode_draft(record.path, size)  # JPEG: the smallest 1/2^k scale still >= size
     tensor = F.to_dtype(F.pil_to_tensor(rgb), torch.float32, scale=True)
     if (tensor.shape[2], tensor.shape[1]) != size:
         tensor = F.resize(tensor, [size[1], size[0]], antialias=True)
