@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from scratchdet.report import Html, Image, Table, Text
+from scratchdet.inference.torch_runtime import load_torch_model
+from scratchdet.report import Html, Image, Table, Text, markdown_blocks
 from scratchdet.report.html import Block
 
 
@@ -41,8 +42,6 @@ def loss_curve_png(run_dir: Path) -> bytes | None:
 
 def model_blocks(model_path: Path, facts: Mapping[str, Any], run_dir: Path | None) -> list[Block]:
     """Preset, parameters, training time and steps, loss curve, the config used."""
-    from scratchdet.inference.torch_runtime import load_torch_model
-
     model, spec = load_torch_model(model_path)
     params = sum(p.numel() for p in model.parameters())
     minutes = facts.get("minutes")
@@ -63,8 +62,6 @@ def model_blocks(model_path: Path, facts: Mapping[str, Any], run_dir: Path | Non
 
 def benchmark_blocks(bench_dir: Path) -> list[Block]:
     """The benchmark's markdown tables (``benchmark.md``)."""
-    from scratchdet.report import markdown_blocks
-
     md = bench_dir / "benchmark.md"
     if not md.is_file():
         return [Text("benchmark not run")]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchdet.artifact import TRAIN_EXTRA, ArtifactError, ModelSpec, model_id
+from scratchdet.inference.onnx_runtime import OnnxDetector
 from scratchdet.inference.predictor import Detector, TiledPredictor
 from scratchdet.structures import DEFAULT_MAX_SINGLE
 
@@ -84,12 +85,10 @@ def load_model(path: str | Path, runtime: str = "auto", device: str = "cpu",
                        model_id(path))
 
 
-def _onnx_detector(path: Path, threads: int | None) -> Any:
-    from scratchdet.inference.onnx_runtime import OnnxDetector
-
+def _onnx_detector(path: Path, threads: int | None) -> OnnxDetector:
     if path.suffix.lower() == ".onnx":
         return OnnxDetector(path, threads=threads)
-    _torch_runtime()
+    _torch_runtime()  # exporting a .pt needs torch: a clear error when it is absent
     from scratchdet.inference.export import export_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="scratchdet-onnx-") as tmp:

@@ -26,6 +26,7 @@ from torchvision.transforms.v2 import functional as F
 
 from scratchdet.config import ConfigError, validate_config
 from scratchdet.data.records import Dataset, ImageRecord, load_coco_records
+from scratchdet.data.tiles import TileConfig, TileDataset
 from scratchdet.imaging import decode_draft
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.transforms import build_train_transforms, resized_size
@@ -130,20 +131,16 @@ def tile_dataset(cfg: TrainConfig, data: Dataset, labels: dict[int, int]) -> Tor
     The tile dataset flips, rotates and jitters by itself (``tile_options``); the transforms
     of this config (flip, photometric, shift-scale-rotate) are applied after.
     """
-    from scratchdet.data.tiles import TileDataset
-
     return TileDataset(data.present, labels, tile_config(cfg), tile_size=cfg.tile_size,
                        transforms=build_train_transforms(cfg))
 
 
-def tile_config(cfg: TrainConfig) -> Any:
+def tile_config(cfg: TrainConfig) -> TileConfig:
     """``tile_options`` (and the run's seed) validated into a ``data.tiles.TileConfig``.
 
     Raises:
         ConfigError: an unknown key or a bad value, named.
     """
-    from scratchdet.data.tiles import TileConfig
-
     options = {"seed": cfg.seed, **cfg.tile_options}
     return validate_config(TileConfig, options, source="tile_options")
 

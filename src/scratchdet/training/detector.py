@@ -7,6 +7,7 @@ from typing import Any
 from torch import nn
 
 from scratchdet.config import ConfigError
+from scratchdet.models.factory import build_model
 
 
 def build_detector(name: str, num_classes: int, overrides: dict[str, Any]) -> nn.Module:
@@ -16,8 +17,6 @@ def build_detector(name: str, num_classes: int, overrides: dict[str, Any]) -> nn
         ConfigError: unknown preset or override, naming the config keys ``model`` /
             ``model_overrides`` and the valid choices.
     """
-    from scratchdet.models.factory import build_model
-
     try:
         return build_model(name, num_classes=num_classes, **overrides)
     except (ValueError, TypeError) as err:
