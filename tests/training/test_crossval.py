@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from scratchdet.artifact import read_spec
 from scratchdet.cli import app
 from scratchdet.data.split import merge_present
 from scratchdet.training.crossval import (
@@ -127,6 +128,19 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
     low, high = head["oof_AP50_all_ci95"]
     assert 0 <= low <= high <= 1 and "bootstrap interval (200 photo resamples)" in res.output
     assert "Part level" in res.output and (out / "eval" / "metrics.json").is_file()
+    assert "boxes at 0.5 (IoU 0.5): boxes per scratch median" in res.output
+    stats = json.loads((out / "eval" / "box_stats.json").read_text())
+    assert stats[0]["threshold"] == 0.5 and stats[0]["ground_truth"] == head["boxes"]
+    # the threshold picked on all out-of-fold photos travels in every fold's model file
+    pick = json.loads((out / "eval" / "metrics.json").read_text())
+    picked = pick["part_level"]["groups"]["all"]["target"]["threshold"]
+    for f in summary["folds"]:
+        spec = read_spec(f["model"])
+        if picked is None:  # no threshold reached the target: the models keep the default
+            assert (spec.threshold, spec.threshold_source) == (0.5, "default")
+        else:
+            assert spec.threshold == picked and spec.threshold_source.startswith("crossval ")
+            assert "picked on 3 out-of-fold photos" in spec.threshold_source
     coco = json.loads((out / "train_val.json").read_text())
     fold_of_id = {im["id"]: folds[im["file_name"]] for im in coco["images"]}
     for f in summary["folds"]:  # each photo's detections come from the model of its own fold
@@ -138,6 +152,14 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
                                      "--reuse", str(out), "--max-single", "2560"])
     assert again.exit_code == 0, again.output
     assert again.output.count("reusing") == 3 and "training on" not in again.output
+    nested = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
+                                      "--out", str(tmp_path / "cv3"), "--folds", "3",
+                                      "--reuse", str(out), "--nested", "suppress:0.5",
+                                      "--bootstrap", "0"])
+    assert nested.exit_code == 0, nested.output
+    bad_rule = CliRunner().invoke(app, ["crossval", str(CONFIG), "--out", str(tmp_path / "x"),
+                                        "--nested", "squash"])
+    assert bad_rule.exit_code == 2 and "expected MODE[:IOS[:DECAY]]" in bad_rule.output
     # the same, 2 folds at once in spawned processes: identical pooled detections
     par = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
                                    "--out", str(tmp_path / "cv4"), "--folds", "3", "--jobs", "2",

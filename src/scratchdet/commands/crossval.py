@@ -29,6 +29,9 @@ def crossval(
         "", "--tta", help="Test-time flips of the held-out photos (h, v, hv; comma-separated)."),
     scale: float = typer.Option(
         1.0, "--scale", help="Decode scale of the held-out photos (0 < scale <= 4)."),
+    nested: str = typer.Option(
+        "keep", "--nested", help="Boxes nested in a better box after the merge: MODE[:IOS"
+        "[:DECAY]], MODE keep, suppress, decay, union or wbf (geometry.nested)."),
     reuse: Path | None = typer.Option(
         None, "--reuse", help="An earlier crossval --out folder: predict with its fold models, "
         "no training (compare prediction settings on the same models)."),
@@ -46,6 +49,7 @@ def crossval(
     """Train one model per fold, predict its held-out photos, evaluate them all together."""
     require_train_extra("crossval")
     from scratchdet.config import ConfigError
+    from scratchdet.geometry.nested import parse_nested
     from scratchdet.inference.tta import parse_tta
     from scratchdet.settings import sample_dir
     from scratchdet.training.crossval import CrossValSettings, run_crossval
@@ -55,6 +59,7 @@ def crossval(
         raise typer.Exit(2)
     try:
         flips = parse_tta(tta)
+        nested_rule = parse_nested(nested)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -62,7 +67,8 @@ def crossval(
                                 overrides=tuple(set_), only_folds=tuple(fold) or None,
                                 max_single=max_single or None, reuse=reuse,
                                 jobs=jobs, bootstrap=bootstrap, tta=flips,
-                                scale=scale, mine_from=mine_from)
+                                scale=scale, mine_from=mine_from,
+                                nested=None if nested_rule[0] == "keep" else nested_rule)
     try:
         res = run_crossval(settings, typer.echo)
     except (ConfigError, FileNotFoundError, ValueError) as err:

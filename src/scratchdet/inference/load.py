@@ -113,13 +113,15 @@ def from_module(model: Any, spec: ModelSpec, device: Any = "cpu") -> LoadedModel
 
 def build_predictor(model: LoadedModel, *, batch_size: int = 2, score_threshold: float = 0.05,
                     scale: float = 1.0, max_single: int | None = DEFAULT_MAX_SINGLE,
-                    tta: tuple[str, ...] = (), max_side: int | None = None) -> TiledPredictor:
+                    tta: tuple[str, ...] = (), max_side: int | None = None,
+                    nested: tuple[str, float, float] | None = None) -> TiledPredictor:
     """The predictor for ``model``'s spec.
 
     A tiles model runs over the part region in tiles of its training size (or, with
     ``max_single``, inputs of the region's own size; see ``TiledPredictor``). A resize model,
     or any model given ``max_side``, runs once on the whole photo decoded with its long side
-    at ``max_side`` (default: the training size ``spec.resize[0]``).
+    at ``max_side`` (default: the training size ``spec.resize[0]``). ``nested``: the rule for
+    boxes nested in a better box (:func:`scratchdet.geometry.nested.refine_nested`).
 
     Raises:
         ValueError: flips or a scale asked of the whole-photo path.
@@ -131,8 +133,8 @@ def build_predictor(model: LoadedModel, *, batch_size: int = 2, score_threshold:
                              "a model trained on tiles (input_mode tiles) without max_side")
         return TiledPredictor(model.detector, tile_size=1 << 20, batch_size=1,
                               score_threshold=score_threshold, whole_photo=True,
-                              max_side=max_side or spec.resize[0])
+                              max_side=max_side or spec.resize[0], nested=nested)
     return TiledPredictor(model.detector, tile_size=spec.tile_size,
                           min_overlap=spec.tile_overlap, batch_size=batch_size,
                           score_threshold=score_threshold, scale=scale, max_single=max_single,
-                          tta=tta)
+                          tta=tta, nested=nested)

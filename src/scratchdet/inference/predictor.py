@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from scratchdet.geometry.localize import LocalizeConfig, Region, locate_part
+from scratchdet.geometry.nested import refine_nested
 from scratchdet.geometry.tiling import (
     Tile,
     boxes_from_tile,
@@ -87,6 +88,8 @@ class TiledPredictor:
             fused per input by :func:`inference.tta.fuse_outputs`; each costs one more pass.
         max_side: decode the photo with its long side at most this (a model trained on
             shrunk photos; ``scale`` then follows each photo's size). ``None``: ``scale``.
+        nested: ``(mode, ios, decay)`` of :func:`scratchdet.geometry.nested.refine_nested`,
+            applied after the merge (``None``: boxes as merged).
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class TiledPredictor:
         max_single: int | None = None,
         tta: tuple[str, ...] = (),
         max_side: int | None = None,
+        nested: tuple[str, float, float] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -117,6 +121,7 @@ class TiledPredictor:
         self.localize = None if whole_photo else (localize or LocalizeConfig())
         self.merge = dict(merge or {})
         self.tta = tuple(tta)
+        self.nested = nested
 
     def predict(self, photo: str | Path | Image.Image) -> TiledPrediction:
         """Detections for one photo (a path or an already opened PIL image)."""
@@ -191,6 +196,10 @@ class TiledPredictor:
             tiles,
             **self.merge,
         )
+        if self.nested is not None:
+            mode, ios, decay = self.nested
+            b, s, lab = refine_nested(merged.boxes, merged.scores, merged.labels, mode, ios, decay)
+            return Detections.from_arrays(b, s, lab)
         order = np.argsort(-merged.scores, kind="stable")
         return Detections.from_arrays(merged.boxes[order], merged.scores[order],
                                       merged.labels[order])

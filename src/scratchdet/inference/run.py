@@ -111,7 +111,8 @@ def predict_photos(
 def predict_for_evaluation(checkpoint: str | Path, photos: Sequence[Path],
                            ids: Mapping[str, int], out_dir: str | Path,
                            max_single: int | None = DEFAULT_MAX_SINGLE,
-                           tta: tuple[str, ...] = (), scale: float = 1.0) -> list[PhotoResult]:
+                           tta: tuple[str, ...] = (), scale: float = 1.0,
+                           nested: tuple[str, float, float] | None = None) -> list[PhotoResult]:
     """Predict ``photos`` as validation does (torch, on the GPU when there is one; scores
     from 0; the default fast path unless ``max_single`` says otherwise) and write the outputs
     (COCO results, verdicts at 0.5) into ``out_dir``, overwriting."""
@@ -120,7 +121,7 @@ def predict_for_evaluation(checkpoint: str | Path, photos: Sequence[Path],
     device = "cuda" if torch.cuda.is_available() else "cpu"
     loaded = load_model(checkpoint, "torch", device)
     predictor = build_predictor(loaded, batch_size=2, score_threshold=0.0,
-                                max_single=max_single, tta=tta, scale=scale)
+                                max_single=max_single, tta=tta, scale=scale, nested=nested)
     results = predict_photos(predictor, photos, ids, loaded.spec.category_ids)
     write_outputs(results, ids, out_dir, threshold=0.5, force=True)
     return results

@@ -35,14 +35,17 @@ from typing import Any
 
 import torch
 
+from scratchdet.artifact import read_checkpoint, save_model
 from scratchdet.config import load_config
 from scratchdet.data.records import DEFAULT_COLOURS
 from scratchdet.data.split import merge_present, stratified_folds, subset_coco
+from scratchdet.evaluation.box_stats import BoxStats, box_stats
 from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
 from scratchdet.evaluation.workflow import EvaluationRun, evaluate_and_write
 from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE
 from scratchdet.inference.run import predict_for_evaluation
 from scratchdet.io import write_json_atomic, write_text_atomic
+from scratchdet.structures import DEFAULT_THRESHOLD
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.datamodule import tile_config
 from scratchdet.training.fit import fit
@@ -89,6 +92,7 @@ class CrossValSettings:
     tta: tuple[str, ...] = ()  # test-time flips of the held-out photos (inference.tta)
     scale: float = 1.0  # decode scale of the held-out photos
     mine_from: Path | None = None  # an earlier crossval folder: mine hard negatives with its models
+    nested: tuple[str, float, float] | None = None  # geometry.nested rule after the merge
 
 
 @dataclass(frozen=True)
@@ -150,11 +154,14 @@ class CrossValResult:
     folds: tuple[FoldFacts, ...]
     headline: CrossValHeadline
     evaluation: EvaluationRun
+    box_stats: tuple[BoxStats, ...] = ()
 
     @property
     def text(self) -> str:
-        """The pooled table, part-level view and bootstrap intervals, as printed."""
-        return self.evaluation.full_text
+        """The pooled table, part-level view, bootstrap intervals and box counts, as printed."""
+        lines = [self.evaluation.full_text.rstrip("\n")]
+        lines += [f"boxes {b.text()}" for b in self.box_stats]
+        return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
         """``crossval.json``: the headline and one entry per fold."""
@@ -200,7 +207,7 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
         model_path, minutes, steps = _train_fold(s, fold_dir, train, held, fold, log, extra)
     photos, ids = _photos_and_ids(s.sample, held)
     results = predict_for_evaluation(model_path, photos, ids, fold_dir / "predict",
-                                     s.max_single, s.tta, s.scale)
+                                     s.max_single, s.tta, s.scale, s.nested)
     failed = [r.error for r in results if r.error]
     if failed:
         raise ValueError(f"fold {fold}: {len(failed)} photo(s) failed, e.g. {failed[0]}")
@@ -327,6 +334,39 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     run = evaluate_and_write(gt, dets, s.out / "eval", group_by="colour", part_level=True,
                              target_recall=DEFAULT_TARGET_RECALL, bootstrap=s.bootstrap,
                              force=True)
-    res = CrossValResult(s.out, facts, _headline(run, gt, facts), run)
+    stats = _box_stats(run, gt, dets)
+    write_json_atomic(s.out / "eval" / "box_stats.json", [b.to_dict() for b in stats],
+                      force=True, indent=1)
+    res = CrossValResult(s.out, facts, _headline(run, gt, facts), run, stats)
     write_json_atomic(s.out / "crossval.json", res.to_dict(), force=True, indent=2)
+    _stamp_threshold(s, run, facts, log)
     return res
+
+
+def _box_stats(run: EvaluationRun, gt: Mapping[str, Any],
+               dets: Sequence[Detection]) -> tuple[BoxStats, ...]:
+    """What the operator would see: at 0.5 and at the threshold picked for all parts."""
+    thresholds = [DEFAULT_THRESHOLD]
+    part = run.result.part_level
+    pick = part.groups["all"].target if part is not None and "all" in part.groups else None
+    if pick is not None and pick.threshold is not None and pick.threshold != DEFAULT_THRESHOLD:
+        thresholds.append(pick.threshold)
+    return tuple(box_stats(gt, dets, t) for t in thresholds)
+
+
+def _stamp_threshold(s: CrossValSettings, run: EvaluationRun, facts: Sequence[FoldFacts],
+                     log: Log) -> None:
+    """Store the threshold picked on all out-of-fold photos in each fold's ``model.pt``,
+    with how it was picked (target recall, photos, prediction settings)."""
+    part = run.result.part_level
+    pick = part.groups["all"].target if part is not None and "all" in part.groups else None
+    if pick is None or pick.threshold is None or s.only_folds is not None or s.reuse is not None:
+        return  # a pick on all folds, into models this run trained (not a reused run's)
+    photos = sum(f.heldout_photos for f in facts)
+    how = (f"crossval {s.out}: {pick.message}; picked on {photos} out-of-fold photos; "
+           f"prediction max_single {s.max_single}, tta {','.join(s.tta) or 'none'}, "
+           f"scale {s.scale}, nested {s.nested or 'keep'}")
+    for f in facts:
+        state, spec, _ = read_checkpoint(f.model)
+        save_model(f.model, state, spec.with_threshold(pick.threshold, how))
+    log(f"fold models carry threshold {pick.threshold:.4g} ({how})")
