@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from scratchdet.artifact import read_spec
 from scratchdet.cli import app
 from scratchdet.demo.pipeline import DemoSettings, merged_train_val, train_config
 
@@ -68,6 +69,12 @@ def test_demo_runs_every_step(tiny_sample: Path, tmp_path: Path) -> None:
     # one scratched val photo: the 0.95-recall pick is its best score (none without a box)
     assert head.get("verdict_threshold") == (max(d["score"] for d in dets) if dets else None)
     assert "target all: highest threshold with recall >= 0.95" in res.output or not dets
+    spec = read_spec(head_files(out)["model"])  # the trained model carries the val pick
+    if dets:
+        assert spec.threshold == head["verdict_threshold"] == head["model_threshold"]
+        assert spec.threshold_source.startswith(f"demo {out}: highest threshold catching")
+    else:
+        assert spec.threshold_source == "default"
     for name in ("stats/stats.md", "eval/metrics.json", "analysis", "report.html"):
         assert (out / name).exists(), name
     html = (out / "report.html").read_text()
@@ -75,6 +82,10 @@ def test_demo_runs_every_step(tiny_sample: Path, tmp_path: Path) -> None:
         assert f">{title}</h2>" in html, title
     assert html.index(">Dataset</h2>") < html.index(">Model</h2>") < html.index(">Metrics</h2>")
     assert "lite0_fpn_fast" in html and "training loss" in html
+
+
+def head_files(out: Path) -> dict[str, str]:
+    return json.loads((out / "summary.json").read_text())["files"]
 
 
 def test_demo_missing_sample_exit_2(tmp_path: Path) -> None:
@@ -117,3 +128,29 @@ def test_demo_tta_predicts_val_with_flips(tiny_sample: Path, untrained_model: Pa
 def test_demo_bad_tta_exit_2(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["demo", "--sample", str(tmp_path), "--tta", "x"])
     assert res.exit_code == 2 and "--tta" in res.output and "'x'" in res.output
+
+
+def test_final_model_carries_the_threshold_of_a_crossval(untrained_model: Path,
+                                                          tmp_path: Path) -> None:
+    import shutil
+
+    from scratchdet.demo.pipeline import DemoResult, DemoSettings
+    from scratchdet.demo.runner import _stamp
+
+    model = shutil.copy(untrained_model, tmp_path / "model.pt")
+    metrics = tmp_path / "cv" / "eval" / "metrics.json"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps({"part_level": {"groups": {"all": {"target": {
+        "threshold": 0.42, "message": "highest threshold with recall >= 0.95 is 0.42"}}}}}))
+    settings = DemoSettings(tmp_path, tmp_path / "out", final=True,
+                            threshold_from=metrics.parent)
+    res, lines = DemoResult(tmp_path / "out"), []
+    _stamp(settings, Path(model), res, lines.append)
+    spec = read_spec(model)
+    assert spec.threshold == 0.42 == res.headline["model_threshold"]
+    assert spec.threshold_source == (f"{metrics} (all): highest threshold with recall >= "
+                                     "0.95 is 0.42")
+    assert lines == [f"the model operates at threshold 0.42 ({spec.threshold_source})"]
+    plain = DemoResult(tmp_path / "out")  # --final without a pick: default kept, and said so
+    _stamp(DemoSettings(tmp_path, tmp_path / "out", final=True), Path(model), plain, print)
+    assert "keeps the default threshold 0.5" in plain.notes[0]

@@ -208,6 +208,15 @@ def save_model(path: str | Path, state_dict: Mapping[str, torch.Tensor], spec: M
     return out
 
 
+def stamp_threshold(path: str | Path, threshold: float, source: str) -> ModelSpec:
+    """Rewrite the ``model.pt`` at ``path`` (atomically) to operate at ``threshold``, picked
+    as ``source`` says; the weights are unchanged. Returns the new spec."""
+    state, spec, _ = read_checkpoint(path)
+    spec = spec.with_threshold(threshold, source)
+    save_model(path, state, spec)
+    return spec
+
+
 def onnx_metadata(spec: ModelSpec, graph: Mapping[str, Any]) -> str:
     """The JSON an exported graph carries: the spec and facts about the graph itself."""
     return json.dumps({"format": ONNX_FORMAT, "spec": spec.to_dict(), "graph": dict(graph)},

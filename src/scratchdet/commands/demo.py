@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from scratchdet.commands import options
 from scratchdet.commands.extras import require_train_extra
 
 
@@ -27,6 +28,10 @@ def demo(
     tta: str = typer.Option(
         "", "--tta", help="Test-time flips for the val prediction and the benchmark: h, v, hv "
         "(comma-separated; about 2.4x the model time for h,v)."),
+    threshold_from: Path | None = typer.Option(
+        None, "--threshold-from", help="The trained model carries the threshold this "
+        "evaluation picked (a crossval's eval/; for --final) [default: the val pick]."),
+    threshold_group: str = options.THRESHOLD_GROUP,
 ) -> None:
     """Run the whole pipeline on the sample and write an HTML report."""
     require_train_extra("demo")
@@ -42,7 +47,8 @@ def demo(
         typer.echo(f"error: --tta: {err}", err=True)
         raise typer.Exit(2) from None
     settings = DemoSettings(sample or sample_dir(), out, config, schedule, final, tuple(set_),
-                            benchmark, model=model, tta=flips)
+                            benchmark, model=model, tta=flips, threshold_from=threshold_from,
+                            threshold_group=threshold_group)
     try:
         res = run_demo(settings, typer.echo)
     except (ConfigError, FileNotFoundError, ValueError) as err:

@@ -65,6 +65,8 @@ class DemoSettings:
     benchmark_photos: int = 3
     model: Path | None = None  # skip training, use this model.pt / .ckpt
     tta: tuple[str, ...] = ()  # test-time flips of the val prediction and the benchmark
+    threshold_from: Path | None = None  # --final: an evaluation whose pick the model carries
+    threshold_group: str = "all"
 
 
 @dataclass

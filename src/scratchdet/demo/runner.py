@@ -7,10 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scratchdet.artifact import stamp_threshold
 from scratchdet.data.records import Dataset
 from scratchdet.demo import pipeline as steps
 from scratchdet.demo import sections
 from scratchdet.demo.pipeline import FINAL_NOTE, HEADLINE_GROUPS, DemoResult, DemoSettings
+from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL, threshold_from
 from scratchdet.io import write_json_atomic
 from scratchdet.report import Image, build_report
 from scratchdet.structures import DEFAULT_TILE_SIZE
@@ -37,6 +39,7 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
     else:
         log("3/5 predicting the val photos, evaluating, ranking the worst")
         log(_evaluate(s, val, model, res))
+    _stamp(s, model, res, log)
     if s.benchmark:
         log("4/5 benchmark")
         photos = [r.path for r in val.present if r.path is not None][: s.benchmark_photos]
@@ -59,6 +62,26 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> DemoResult:
                                "files": {k: str(v) for k, v in res.files.items()}},
         force=True, indent=2)
     return res
+
+
+def _stamp(s: DemoSettings, model: Path, res: DemoResult, log: Callable[[str], None]) -> None:
+    """The trained model carries its operating threshold: with --final the pick of
+    ``threshold_from`` (a cross-validation's evaluation), else the pick on the val photos."""
+    if s.model is not None:  # a model given to evaluate is left as it is
+        return
+    if s.threshold_from is not None:
+        value, how = threshold_from(s.threshold_from, s.threshold_group)
+    elif not s.final and "verdict_threshold" in res.headline:
+        value = res.headline["verdict_threshold"]
+        how = (f"demo {s.out}: highest threshold catching >= {DEFAULT_TARGET_RECALL:g} of the "
+               f"scratched parts on the {res.headline['val_photos']} val photos")
+    else:
+        res.notes.append("the model keeps the default threshold 0.5: give --threshold-from "
+                         "a cross-validation's eval/ to ship the threshold it picked")
+        return
+    spec = stamp_threshold(model, value, how)
+    res.headline["model_threshold"] = spec.threshold
+    log(f"the model operates at threshold {spec.threshold:.4g} ({how})")
 
 
 def _evaluate(s: DemoSettings, val: Dataset, model: Path, res: DemoResult) -> str:

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from scratchdet.artifact import read_checkpoint, save_model
+from scratchdet.artifact import stamp_threshold
 from scratchdet.config import load_config
 from scratchdet.data.records import DEFAULT_COLOURS
 from scratchdet.data.split import merge_present, stratified_folds, subset_coco
@@ -367,6 +367,5 @@ def _stamp_threshold(s: CrossValSettings, run: EvaluationRun, facts: Sequence[Fo
            f"prediction max_single {s.max_single}, tta {','.join(s.tta) or 'none'}, "
            f"scale {s.scale}, nested {s.nested or 'keep'}")
     for f in facts:
-        state, spec, _ = read_checkpoint(f.model)
-        save_model(f.model, state, spec.with_threshold(pick.threshold, how))
+        stamp_threshold(f.model, pick.threshold, how)
     log(f"fold models carry threshold {pick.threshold:.4g} ({how})")
