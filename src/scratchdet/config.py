@@ -61,13 +61,29 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+#: The configs shipped inside the package (``configs/`` in the repo links here).
+PACKAGED_CONFIGS = Path(__file__).parent / "configs"
+
+
+def resolve_config(path: str | Path) -> Path:
+    """``path`` when it exists, else the packaged config of that file name (so that
+    ``configs/cpu_fast.yaml`` or ``cpu_fast.yaml`` works from any folder), else ``path``."""
+    given = Path(path)
+    if given.is_file():
+        return given
+    packaged = PACKAGED_CONFIGS / given.name
+    return packaged if packaged.is_file() else given
+
+
 def load_config(
     cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()
 ) -> T:
-    """Load a flat YAML file (optional) and ``key=value`` overrides into ``cls``."""
+    """Load a flat YAML file (optional; a packaged config by its name, see
+    :func:`resolve_config`) and ``key=value`` overrides into ``cls``."""
     data: dict[str, Any] = {}
     source = "<defaults>"
     if path is not None:
+        path = resolve_config(path)
         source = str(path)
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

@@ -102,3 +102,18 @@ def test_cli_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", str(path), "--set", "batch_sise=4"])
     assert result.exit_code == 2
     assert "unknown key 'batch_sise'; did you mean 'batch_size'?" in result.output
+
+
+def test_packaged_configs_load_from_any_folder(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from scratchdet.config import PACKAGED_CONFIGS, resolve_config
+
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here
+    for name in ("configs/cpu_fast.yaml", "cpu_fast.yaml"):
+        assert resolve_config(name) == PACKAGED_CONFIGS / "cpu_fast.yaml"
+        assert load_config(TrainConfig, name).model == "lite0_fpn_fast"
+    own = tmp_path / "cpu_fast.yaml"  # a file of the user's own wins over the packaged one
+    own.write_text("model: lite0_fcos\n")
+    assert load_config(TrainConfig, "cpu_fast.yaml").model == "lite0_fcos"
+    with pytest.raises(ConfigError, match=r"nothing\.yaml: config file not found"):
+        load_config(TrainConfig, "configs/nothing.yaml")

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from scratchdet.artifact import stamp_threshold
-from scratchdet.config import load_config
+from scratchdet.config import load_config, resolve_config
 from scratchdet.data.records import DEFAULT_COLOURS
 from scratchdet.data.split import merge_present, stratified_folds, subset_coco
 from scratchdet.evaluation.box_stats import BoxStats, box_stats
@@ -171,9 +171,10 @@ class CrossValResult:
 def snapshot_config(s: CrossValSettings) -> CrossValSettings:
     """``s`` with its config copied to ``<out>/config.yaml`` (the text as it is now)."""
     snap = s.out / "config.yaml"
-    if snap.resolve() == s.config.resolve():
+    config = resolve_config(s.config)
+    if snap.resolve() == config.resolve():
         return s
-    write_text_atomic(snap, s.config.read_text(), force=True)
+    write_text_atomic(snap, config.read_text(), force=True)
     return replace(s, config=snap)
 
 
