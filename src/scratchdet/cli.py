@@ -14,8 +14,10 @@ from scratchdet.commands import crossval as crossval_commands
 from scratchdet.commands import data as data_commands
 from scratchdet.commands import demo as demo_commands
 from scratchdet.commands import evaluate as evaluate_commands
+from scratchdet.commands import history as history_commands
 from scratchdet.commands import predict as predict_commands
 from scratchdet.commands import serve as serve_commands
+from scratchdet.commands import token as token_commands
 from scratchdet.commands import train as train_commands
 
 app = typer.Typer(
@@ -47,6 +49,8 @@ crossval_commands.register(app)
 data_commands.register(app)
 demo_commands.register(app)
 evaluate_commands.register(app)
+history_commands.register(app)
 predict_commands.register(app)
 serve_commands.register(app)
+token_commands.register(app)
 train_commands.register(app)

@@ -1,7 +1,9 @@
-"""Fixtures for the service tests: a tiny random-weight detector and synthetic photos.
+"""Fixtures for the service tests: a tiny random-weight detector, API keys, synthetic photos.
 
 The tiny detector (torchvision Faster R-CNN MobileNetV3, random weights) exercises the API
-for real; a trained scratchdet checkpoint plugs in through ``inspector_from_model``.
+for real; a trained scratchdet checkpoint plugs in through ``inspector_from_model``. Access
+control is on, as in production: ``make_client`` signs its requests with the ``admin`` key
+of ``api_keys`` unless told another role (or ``role=None``: no key).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi.testclient import TestClient
 from scratchdet.service.app import create_app
 from scratchdet.service.config import ServiceSettings
 from scratchdet.service.inspector import Inspector, InspectorFactory, tiny_random_inspector
+from scratchdet.service.keys import ROLES, open_key_store
 from service.helpers import MakeClient, wait_ready
 
 
@@ -38,17 +41,31 @@ def settings(tmp_path: Path) -> ServiceSettings:
 
 
 @pytest.fixture
+def api_keys(settings: ServiceSettings) -> dict[str, str]:
+    """One key per role (named ``test-<role>``) in the test's history database."""
+    store = open_key_store(settings.db_url)
+    try:
+        return {role: store.create(f"test-{role}", role) for role in ROLES}
+    finally:
+        store.close()
+
+
+@pytest.fixture
 def make_client(
-    settings: ServiceSettings, tiny_inspector: Inspector
+    settings: ServiceSettings, tiny_inspector: Inspector, api_keys: dict[str, str]
 ) -> Iterator[MakeClient]:
-    """``make_client(inspector=..., **setting_overrides)`` -> a started TestClient."""
+    """``make_client(inspector=..., role="admin", **setting_overrides)`` -> a started
+    TestClient whose requests carry that role's key (``role=None``: no key)."""
     clients: list[TestClient] = []
 
     def make(
-        inspector: Inspector | InspectorFactory | None = None, **overrides: object
+        inspector: Inspector | InspectorFactory | None = None, role: str | None = "admin",
+        **overrides: object,
     ) -> TestClient:
         app = create_app(inspector or tiny_inspector, settings.model_copy(update=overrides))
         client = TestClient(app)
+        if role is not None:
+            client.headers["Authorization"] = f"Bearer {api_keys[role]}"
         client.__enter__()
         clients.append(client)
         return client

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-#: ``make_client(inspector=None, **setting_overrides)`` -> a started TestClient.
+#: ``make_client(inspector=None, role="admin", **setting_overrides)`` -> a started TestClient.
 MakeClient = Callable[..., TestClient]
 
 

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from scratchdet.service.config import ServiceSettings
 from scratchdet.service.imaging import OVERLAY_COLOUR
 from service.helpers import MakeClient, photo_bytes, wait_ready
 
@@ -223,3 +224,39 @@ def test_exif_rotated_photo_is_inspected_upright(client: TestClient) -> None:
     assert max(b[3] for b in body["boxes"]) > 200  # boxes in upright coordinates
     overlay = client.get(body["overlay_url"], params={"max_side": 100})
     assert Image.open(io.BytesIO(overlay.content)).size == (50, 100)
+
+
+def test_default_pixel_limit_fits_the_camera(make_client: MakeClient) -> None:
+    """16 MP by default: a 4608x3072 (14.2 MP) photo passes the check, 4900x3300 does not."""
+    limit = ServiceSettings().max_pixels
+    assert limit == 16_000_000
+    client = make_client(max_pixels=limit)
+    wait_ready(client)
+    camera = upload(client, png_with_header(4608, 3072), name="cam.png", kind="image/png")
+    assert camera.json()["error"] == "corrupt_image"  # past the pixel check: only its data fail
+    big = upload(client, png_with_header(4900, 3300), name="big.png", kind="image/png")
+    assert (big.status_code, big.json()["error"]) == (413, "too_many_pixels")
+    assert "4900x3300 = 16170000 pixels; the limit is 16000000" in big.json()["detail"]
+
+
+def mpo_bytes(width: int = 480, height: int = 320) -> bytes:
+    """A multi-picture JPEG (as many cameras write): the photo, then a second frame."""
+    first = Image.open(io.BytesIO(photo_bytes(width, height)))
+    second = Image.new("RGB", (width // 4, height // 4), (0, 255, 0))
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["image/jpeg", "application/octet-stream"])
+def test_mpo_is_inspected_as_a_jpeg(client: TestClient, settings, kind: str) -> None:
+    data = mpo_bytes()
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    response = upload(client, data, name="camera.jpg", kind=kind)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["width"], body["height"]) == (480, 320)  # the first frame, not the 120x80 one
+    stored = settings.storage_dir / f"{body['id']}.jpg"
+    assert stored.read_bytes() == data  # kept as uploaded
+    overlay = client.get(body["overlay_url"], params={"max_side": 240})
+    assert Image.open(io.BytesIO(overlay.content)).size == (240, 160)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
 from scratchdet.service.db import InspectionRow, open_history
+from service.helpers import MakeClient, photo_bytes, wait_ready
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -89,3 +92,45 @@ def test_history_persists_across_restarts(tmp_path) -> None:
     row = reopened.get("a")
     assert row is not None and row.created_at == datetime(2026, 1, 1, 12)
     reopened.close()
+
+
+def test_offsets_the_database_cannot_take_are_422(client: TestClient) -> None:
+    add_rows(client, 3)
+    last = client.get("/v1/inspections", params={"offset": 2**63 - 1}).json()
+    assert (last["items"], last["total"]) == ([], 3)
+    for offset in (2**63, 10**30):
+        response = client.get("/v1/inspections", params={"offset": offset})
+        assert (response.status_code, response.json()["error"]) == (422, "invalid_input")
+        assert response.json()["detail"] == (
+            "query.offset: Input should be less than or equal to 9223372036854775807"
+        )
+
+
+def test_locked_database_is_503_with_retry_after(make_client: MakeClient, settings) -> None:
+    """Another writer holds the SQLite file: 503 + Retry-After within the busy timeout (not a
+    500 after 5 s); nothing half-recorded; once the lock goes, the same request succeeds."""
+    client = make_client(db_busy_timeout_s=0.2, retry_after_s=3)
+    wait_ready(client)
+    add_rows(client, 2)
+    files = {"photo": ("p.jpg", photo_bytes(), "image/jpeg")}
+    locker = sqlite3.connect(settings.db_url.split("///", 1)[1], isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # holds the write lock, as a long transaction would
+    try:
+        started = time.monotonic()
+        busy = client.post("/v1/inspect", files=files)
+        assert time.monotonic() - started < 4
+        assert (busy.status_code, busy.json()["error"]) == (503, "database_busy")
+        assert busy.headers["retry-after"] == "3"
+        assert "nothing was recorded, retry in 3 s" in busy.json()["detail"]
+        # Readers are not blocked by the writer (WAL): the history still answers.
+        assert client.get("/v1/inspections").json()["total"] == 2
+        delete = client.delete("/v1/inspections/row000")
+        assert (delete.status_code, delete.headers["retry-after"]) == (503, "3")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert list(settings.storage_dir.iterdir()) == []  # the refused photo was not kept
+    assert client.get("/v1/inspections").json()["total"] == 2  # nothing lost
+    again = client.post("/v1/inspect", files=files)
+    assert again.status_code == 200, again.text
+    assert client.get("/v1/inspections").json()["total"] == 3

@@ -112,6 +112,29 @@ def test_slow_inspection_answers_504(make_client: MakeClient) -> None:
     assert client.get("/v1/inspections").json()["total"] == 0  # nothing half-recorded
 
 
+def test_timed_out_inspection_keeps_its_slot_until_its_thread_ends(
+    make_client: MakeClient,
+) -> None:
+    """A 504 does not free the slot: the abandoned thread still counts against the limit, so
+    timed-out work can never pile up beyond ``max_concurrency`` threads."""
+    blocking = BlockingInspector()
+    client = make_client(blocking, max_concurrency=1, request_timeout_s=0.2, queue_timeout_s=0.3)
+    wait_ready(client)
+    gate = client.app.state.service.gate
+    assert post_photo(client).status_code == 504
+    assert (gate.busy, gate.abandoned, blocking.running) == (1, 1, 1)  # still running
+    busy = post_photo(client)
+    assert (busy.status_code, busy.json()["error"]) == (503, "busy")
+    assert blocking.peak == 1  # the second request never started a thread
+    blocking.release.set()
+    deadline = time.monotonic() + 10
+    while gate.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (gate.busy, gate.abandoned, blocking.running) == (0, 0, 0)
+    assert post_photo(client).status_code == 200
+    assert client.get("/v1/inspections").json()["total"] == 1  # the abandoned one left no row
+
+
 def test_gate_bounds_concurrency_and_frees_slots_only_when_work_ends() -> None:
     async def scenario() -> tuple[list[object], float]:
         gate = InspectionGate(slots=2, queue_timeout_s=0.2, request_timeout_s=0.3)

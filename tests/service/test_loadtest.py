@@ -30,12 +30,13 @@ def test_percentile_of_nothing_and_remote_urls_are_refused() -> None:
     check_loopback("http://127.0.0.1:8000")
 
 
-def test_small_load_run(tiny_inspector: Inspector, settings: ServiceSettings) -> None:
+def test_small_load_run(tiny_inspector: Inspector, settings: ServiceSettings,
+                        api_keys: dict[str, str]) -> None:
     app = create_app(tiny_inspector, settings.model_copy(update={"max_concurrency": 2}))
     with serve_in_thread(app) as url:
         report = asyncio.run(
             run_load(url, photo_bytes(), "p.jpg", requests=6, concurrency=6,
-                     total_timeout_s=60, server_pid=os.getpid())
+                     total_timeout_s=60, server_pid=os.getpid(), api_key=api_keys["operator"])
         )
     assert report.statuses == {"200": 6}
     assert 0 < report.latency_ms["p50"] <= report.latency_ms["p90"] <= report.latency_ms["max"]

@@ -1,6 +1,6 @@
-"""The web page in Debian's Chromium (driven by Playwright): upload a real sample photo through
-the file input, then see the verdict, the boxes drawn on the canvas, the server overlay and the
-history row.
+"""The web page in Debian's Chromium (driven by Playwright): sign in with an API key, upload a
+real sample photo through the file input, then see the verdict, the boxes drawn on the canvas,
+the server overlay and the history row; sign out.
 
 Needs /usr/bin/chromium (``apt-get install -y chromium``); never ``playwright install``.
 Skipped with a reason when it is absent outside CI; a failure in CI (CI=true).
@@ -34,6 +34,16 @@ RED_PIXELS_JS = """() => {
 }"""
 
 
+def sign_in(page, key: str, who: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#signin")).to_be_visible(timeout=30_000)
+    page.fill("#api-key", key)
+    page.click("#sign-in")
+    expect(page.locator("#who")).to_have_text(who, timeout=30_000)
+    assert page.evaluate("() => document.cookie") == ""  # HttpOnly: out of the script's reach
+
+
 def need_chromium() -> None:
     if CHROMIUM.is_file():
         return
@@ -44,7 +54,7 @@ def need_chromium() -> None:
 
 
 def test_page_inspects_an_uploaded_sample_photo(
-    sample: Path, tiny_inspector: Inspector, settings: ServiceSettings
+    sample: Path, tiny_inspector: Inspector, settings: ServiceSettings, api_keys: dict[str, str]
 ) -> None:
     need_chromium()
     from playwright.sync_api import expect, sync_playwright
@@ -60,12 +70,17 @@ def test_page_inspects_an_uploaded_sample_photo(
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"{base}/")
         expect(page.locator("#ready")).to_have_class(re.compile(r"\bready\b"), timeout=30_000)
+        sign_in(page, api_keys["operator"], "test-operator (operator)")
+        assert page.locator("#threshold").is_disabled()  # operators keep the default
+        cookie = next(c for c in page.context.cookies() if c["name"] == "scratchdet_session")
+        assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
 
         page.set_input_files("#photo-input", str(photo))
         verdict = page.locator("#verdict")
         expect(verdict).to_have_text(re.compile("^(pass|fail)$"), timeout=60_000)
         inspection_id = verdict.get_attribute("data-inspection-id")
-        stored = httpx.get(f"{base}/v1/inspections/{inspection_id}").json()
+        auth = {"Authorization": f"Bearer {api_keys['viewer']}"}
+        stored = httpx.get(f"{base}/v1/inspections/{inspection_id}", headers=auth).json()
         assert stored["filename"] == photo.name
         assert (stored["width"], stored["height"]) == (4608, 3072)
         assert verdict.text_content() == stored["verdict"] == "fail"  # random scores ~0.502
@@ -94,12 +109,16 @@ def test_page_inspects_an_uploaded_sample_photo(
         )
         assert size == [800, 533]
         expect(page.locator(f"#history tr[data-id='{inspection_id}']")).to_have_count(1)
+        page.click("#sign-out")
+        expect(page.locator("#signin")).to_be_visible()
+        expect(page.locator("#history tbody tr")).to_have_count(0)
+        assert httpx.get(f"{base}/v1/inspections").status_code == 401
         assert errors == []
         browser.close()
 
 
 def test_page_shows_a_refusal(tiny_inspector: Inspector, settings: ServiceSettings,
-                              tmp_path: Path) -> None:
+                              tmp_path: Path, api_keys: dict[str, str]) -> None:
     need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
@@ -112,6 +131,12 @@ def test_page_shows_a_refusal(tiny_inspector: Inspector, settings: ServiceSettin
         )
         page = browser.new_page()
         page.goto(f"{base}/")
+        page.fill("#api-key", "sdk_wrong")
+        page.click("#sign-in")
+        expect(page.locator("#status")).to_have_text(
+            re.compile("sign-in refused: 401 unauthorized"), timeout=30_000)
+        sign_in(page, api_keys["admin"], "test-admin (admin)")
+        assert page.locator("#threshold").is_enabled()
         page.set_input_files("#photo-input", str(fake))
         status = page.locator("#status")
         expect(status).to_have_text(re.compile("422 not_an_image"), timeout=30_000)

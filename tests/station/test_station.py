@@ -68,8 +68,11 @@ def test_serve_inspects_with_the_onnx_model(station: Path, sample: Path,
                                             tmp_path: Path) -> None:
     inspector = inspector_from_model(station / "model.onnx")
     assert inspector.model_id.startswith("model.onnx@")
-    settings = ServiceSettings(db_url=f"sqlite:///{tmp_path / 'h.db'}",
-                               storage_dir=tmp_path / "photos", default_threshold=0.3)
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    made = CliRunner().invoke(app, ["token", "create", "line1", "--role", "operator", "--db", db])
+    assert made.exit_code == 0, made.output
+    key = made.output.strip().splitlines()[-1]
+    settings = ServiceSettings(db_url=db, storage_dir=tmp_path / "photos", default_threshold=0.3)
     photo = io.BytesIO()
     with Image.open(sample / "val" / PHOTOS[0]) as im:
         im.reduce(4).save(photo, "JPEG", quality=90)
@@ -78,8 +81,10 @@ def test_serve_inspects_with_the_onnx_model(station: Path, sample: Path,
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, "service did not become ready"
             time.sleep(0.05)
-        response = client.post("/v1/inspect",
-                               files={"photo": ("part.jpg", photo.getvalue(), "image/jpeg")})
+        files = {"photo": ("part.jpg", photo.getvalue(), "image/jpeg")}
+        assert client.post("/v1/inspect", files=files).status_code == 401  # no key
+        response = client.post("/v1/inspect", files=files,
+                               headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["verdict"] in ("pass", "fail") and body["model_id"] == inspector.model_id

@@ -1,16 +1,31 @@
-"""Inspection history through SQLAlchemy 2.x (SQLite by default; any SQLAlchemy URL works).
+"""Inspection history and API keys through SQLAlchemy 2.x (SQLite by default).
 
-Times are stored as naive UTC and handed out as aware UTC datetimes.
+Times are stored as naive UTC and handed out as aware UTC datetimes. A SQLite file runs in
+WAL mode (readers are not blocked by a writer) and waits at most ``busy_timeout_s`` for a
+lock; the app answers a still-locked database with 503 (``errors.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Float, Integer, String, create_engine, func, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 
@@ -36,6 +51,29 @@ class InspectionRow(Base):
     model_id: Mapped[str] = mapped_column(String(255))
 
 
+class ApiKeyRow(Base):
+    """An API key: only the SHA-256 of the key is stored; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SessionRow(Base):
+    """A web sign-in: the SHA-256 of the cookie's token, for the key that signed in."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_name: Mapped[str] = mapped_column(
+        String(64), ForeignKey("api_keys.name", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 @dataclass(frozen=True)
 class HistoryFilter:
     """Which rows a history page shows; ``None`` means no condition."""
@@ -57,15 +95,30 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine and the table; SQLite files get their folder created first."""
+def _sqlite_pragmas(wal: bool) -> Any:
+    def on_connect(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return on_connect
+
+
+def make_engine(url: str, busy_timeout_s: float = 2.0) -> Engine:
+    """Create the engine and the tables; SQLite files get their folder created first."""
     kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"check_same_thread": False}
-        database = url.split("///", 1)[1] if "///" in url else ""
+    sqlite = url.startswith("sqlite")
+    database = url.split("///", 1)[1] if sqlite and "///" in url else ""
+    if sqlite:
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_s}
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **kwargs)
+    if sqlite:
+        wal = bool(database) and database != ":memory:"
+        event.listen(engine, "connect", _sqlite_pragmas(wal))
     Base.metadata.create_all(engine)
     return engine
 
@@ -108,10 +161,39 @@ class History:
         with self._sessions() as session:
             return list(session.scalars(query)), int(session.scalar(count) or 0)
 
+    def oldest(self, keep_days: float | None, max_rows: int | None, now: datetime,
+               batch: int = 500) -> list[tuple[str, str]]:
+        """Up to ``batch`` ``(id, photo_path)``, oldest first, of the rows past retention:
+        created more than ``keep_days`` before ``now``, or beyond the newest ``max_rows``."""
+        found: dict[str, str] = {}
+        order = (InspectionRow.created_at.asc(), InspectionRow.id.asc())
+        with self._sessions() as session:
+            if keep_days is not None:
+                cutoff = to_utc_naive(now) - timedelta(days=keep_days)
+                query = (select(InspectionRow.id, InspectionRow.photo_path)
+                         .where(InspectionRow.created_at < cutoff).order_by(*order).limit(batch))
+                found.update((row[0], row[1]) for row in session.execute(query))
+            if max_rows is not None and len(found) < batch:
+                total = int(session.scalar(select(func.count()).select_from(InspectionRow)) or 0)
+                extra = min(total - max_rows, batch)
+                if extra > 0:
+                    query = (select(InspectionRow.id, InspectionRow.photo_path)
+                             .order_by(*order).limit(extra))
+                    found.update((row[0], row[1]) for row in session.execute(query))
+        return list(found.items())[:batch]
+
+    def remove(self, ids: list[str]) -> int:
+        """Delete these rows in one transaction; how many went."""
+        if not ids:
+            return 0
+        with self._sessions.begin() as session:
+            result = session.execute(delete(InspectionRow).where(InspectionRow.id.in_(ids)))
+            return int(getattr(result, "rowcount", 0) or 0)
+
     def close(self) -> None:
         self.engine.dispose()
 
 
-def open_history(url: str) -> History:
-    return History(make_engine(url))
+def open_history(url: str, busy_timeout_s: float = 2.0) -> History:
+    return History(make_engine(url, busy_timeout_s))
 

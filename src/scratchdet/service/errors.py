@@ -7,12 +7,15 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("scratchdet.service")
 
 _CODES = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
@@ -26,15 +29,32 @@ _CODES = {
 class ServiceError(Exception):
     """A refusal the client caused or must retry; ``detail`` names the problem."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
+        self.headers = headers
 
 
-def error_response(status: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+def error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def database_unavailable(error: OperationalError, retry_after_s: int) -> ServiceError:
+    """A locked, busy or unreachable history database: 503 with ``Retry-After``."""
+    text = str(error.orig or error).lower()
+    busy = "locked" in text or "busy" in text or "lock timeout" in text
+    what = "busy (locked by another writer)" if busy else "unavailable"
+    return ServiceError(
+        503, "database_busy" if busy else "database_unavailable",
+        f"the history database is {what}; nothing was recorded, retry in {retry_after_s} s",
+        headers={"Retry-After": str(retry_after_s)},
+    )
 
 
 def _describe_validation(error: RequestValidationError) -> str:
@@ -47,7 +67,16 @@ def _describe_validation(error: RequestValidationError) -> str:
 
 async def _service_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ServiceError)
-    return error_response(error.status, error.code, error.detail)
+    return error_response(error.status, error.code, error.detail, error.headers)
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, OperationalError)
+    log.warning("history database error on %s %s: %s", request.method, request.url.path,
+                error.orig or error)
+    settings = getattr(getattr(request.app.state, "service", None), "settings", None)
+    refusal = database_unavailable(error, getattr(settings, "retry_after_s", 2))
+    return error_response(refusal.status, refusal.code, refusal.detail, refusal.headers)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -73,6 +102,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

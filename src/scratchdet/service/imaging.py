@@ -21,7 +21,8 @@ def decode_photo(
 ) -> tuple[Image.Image, str]:
     """Decode an uploaded photo after checking its header: refuse bombs before decoding.
 
-    Returns the upright (EXIF-rotated) RGB photo and its PIL format name.
+    Returns the upright (EXIF-rotated) RGB photo and its PIL format name. A multi-picture
+    JPEG (PIL format "MPO", written by many cameras) counts as a JPEG: its first frame is used.
 
     Raises:
         ServiceError: 413 when width*height exceeds ``max_pixels``; 422 when the bytes are not
@@ -38,6 +39,8 @@ def decode_photo(
                     f"photo '{name}' is {width}x{height} = {width * height} pixels; "
                     f"the limit is {max_pixels} pixels",
                 )
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)  # MPO: the first frame is the main picture
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ServiceError(
@@ -52,7 +55,7 @@ def decode_photo(
         raise ServiceError(
             422, "corrupt_image", f"photo '{name}' is corrupt or truncated: {error}"
         ) from error
-    found = image.format or formats[0]
+    found = "JPEG" if image.format == "MPO" else (image.format or formats[0])
     photo = ImageOps.exif_transpose(image)
     return (photo.convert("RGB") if photo.mode != "RGB" else photo), found
 

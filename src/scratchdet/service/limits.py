@@ -2,14 +2,17 @@
 
 The gate bounds how many inspections run at once (an ``asyncio.Semaphore``; a request that
 cannot get a slot within ``queue_timeout_s`` gets 503) and how long one may take (504). The
-work runs in a dedicated thread pool with one thread per slot, so the event loop stays free;
-a slot is given back only when its thread has really finished, even after a 504.
+work runs in a dedicated thread pool with one thread per slot, so the event loop stays free.
+A thread cannot be killed, so a timed-out inspection is not cancelled: its slot stays taken
+(``busy`` counts it) until its thread has really finished, and its result is dropped. So
+abandoned work never piles up beyond ``slots`` threads; new requests queue or get 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from scratchdet.service.errors import ServiceError
 
 T = TypeVar("T")
+log = logging.getLogger("scratchdet.service")
 
 
 class InspectionGate:
@@ -29,6 +33,8 @@ class InspectionGate:
         self.request_timeout_s = request_timeout_s
         self._free = asyncio.Semaphore(slots)
         self._executor = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="inspect")
+        self.busy = 0  # slots taken, abandoned (timed-out) work included
+        self.abandoned = 0  # timed-out work whose thread is still running
 
     async def run(self, work: Callable[..., T], *args: Any) -> tuple[T, float]:
         """Run ``work(*args)`` in a slot; return its result and the ms spent queueing."""
@@ -42,11 +48,16 @@ class InspectionGate:
                 "retry later",
             ) from None
         queue_ms = (time.perf_counter() - queued) * 1000.0
+        self.busy += 1
         future = asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
         future.add_done_callback(self._release)
         try:
             result = await asyncio.wait_for(asyncio.shield(future), self.request_timeout_s)
         except TimeoutError:
+            self.abandoned += 1
+            future.add_done_callback(self._abandoned_done)
+            log.warning("an inspection passed %g s: answered 504; its slot stays taken until "
+                        "its thread ends (%d abandoned)", self.request_timeout_s, self.abandoned)
             raise ServiceError(
                 504, "timeout",
                 f"inspection took longer than {self.request_timeout_s:g} s and was abandoned",
@@ -54,9 +65,13 @@ class InspectionGate:
         return result, queue_ms
 
     def _release(self, future: asyncio.Future[Any]) -> None:
+        self.busy -= 1
         self._free.release()
         if not future.cancelled():
             future.exception()  # retrieved, so an abandoned failure is not logged as lost
+
+    def _abandoned_done(self, _future: asyncio.Future[Any]) -> None:
+        self.abandoned -= 1
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -2,6 +2,7 @@
 
     python -m scratchdet.service.loadtest --photo PHOTO --spawn-tiny      # starts its own server
     python -m scratchdet.service.loadtest --photo PHOTO --url http://127.0.0.1:8000 --server-pid N
+        (an operator key from --api-key or $SCRATCHDET_API_KEY; the spawned server runs --no-auth)
 
 Sends ``--requests`` POST /v1/inspect at once (``--concurrency`` connections, one total time
 limit) and reports latency percentiles, throughput and the server's peak memory (VmHWM from
@@ -80,7 +81,7 @@ async def _one(client, url: str, photo: bytes, name: str) -> tuple[str, float, d
 
 async def run_load(
     url: str, photo: bytes, name: str, requests: int, concurrency: int, total_timeout_s: float,
-    server_pid: int | None = None,
+    server_pid: int | None = None, api_key: str | None = None,
 ) -> LoadReport:
     """Send ``requests`` uploads at once and measure; gives up after ``total_timeout_s``."""
     import httpx
@@ -90,7 +91,8 @@ async def run_load(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     timeout = httpx.Timeout(total_timeout_s)
     started = time.perf_counter()
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
         tasks = [asyncio.ensure_future(_one(client, url, photo, name)) for _ in range(requests)]
         done, pending = await asyncio.wait(tasks, timeout=total_timeout_s)
         for task in pending:
@@ -137,7 +139,7 @@ def spawn_tiny_server(workdir: Path, slots: int, queue_timeout_s: float) -> tupl
         sys.executable, "-m", "scratchdet", "serve", "--tiny-random", "--host", "127.0.0.1",
         "--port", str(port), "--db", f"sqlite:///{workdir / 'history.db'}",
         "--storage", str(workdir / "photos"), "--max-concurrency", str(slots),
-        "--queue-timeout", str(queue_timeout_s),
+        "--queue-timeout", str(queue_timeout_s), "--no-auth",
     ]
     log = (workdir / "server.log").open("wb")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photo", type=Path, required=True, help="JPEG photo to upload")
     parser.add_argument("--url", help="running service (loopback only)")
     parser.add_argument("--server-pid", type=int, help="its process id, for memory figures")
+    parser.add_argument("--api-key", default=os.environ.get("SCRATCHDET_API_KEY"),
+                        help="operator key for --url (default: $SCRATCHDET_API_KEY)")
     parser.add_argument("--spawn-tiny", action="store_true",
                         help="start `scratchdet serve --tiny-random` for the test")
     parser.add_argument("--slots", type=int, default=2, help="spawned server's concurrency")
@@ -183,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             url, pid = args.url.rstrip("/"), args.server_pid
         try:
             report = asyncio.run(run_load(url, photo, args.photo.name, args.requests,
-                                          args.concurrency, args.total_timeout, pid))
+                                          args.concurrency, args.total_timeout, pid,
+                                          None if server else args.api_key))
         finally:
             if server is not None:
                 server.terminate()

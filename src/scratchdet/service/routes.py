@@ -1,7 +1,12 @@
-"""HTTP routes: thin; photo work runs in the inspection gate's threads."""
+"""HTTP routes: thin; photo work runs in the inspection gate's threads.
+
+Roles (``security.require``): viewer reads the history, photos and overlays; operator also
+inspects; admin also deletes and may send any threshold. ``/healthz`` and ``/readyz`` are open.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -10,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 
@@ -19,9 +24,13 @@ from scratchdet.service.db import HistoryFilter, InspectionRow
 from scratchdet.service.errors import ServiceError
 from scratchdet.service.imaging import decode_photo, render_overlay, write_atomic
 from scratchdet.service.inspector import InspectionResult, Inspector
+from scratchdet.service.keys import Principal
+from scratchdet.service.retention import prune, remove_photos
 from scratchdet.service.schemas import ErrorBody, Health, Inspection, InspectionPage, Readiness
+from scratchdet.service.security import check_threshold, require
 from scratchdet.service.state import STATIC_DIR, ServiceState
 
+log = logging.getLogger("scratchdet.service")
 api_router = APIRouter()
 page_router = APIRouter(include_in_schema=False)
 
@@ -32,6 +41,10 @@ def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
 
 
 _SUFFIX = {"JPEG": ".jpg", "PNG": ".png"}
+#: The largest OFFSET SQLite and PostgreSQL take (a signed 64-bit integer).
+MAX_OFFSET = 2**63 - 1
+_VIEWER = Depends(require("viewer"))
+_AUTH = (401, 403)
 _IMAGE_BODY = {"content": {"image/jpeg": {}, "image/png": {}}}
 
 
@@ -100,7 +113,23 @@ def _store(state: ServiceState, outcome: _Outcome, name: str, threshold: float) 
     except Exception:
         path.unlink(missing_ok=True)
         raise
+    _apply_retention(state)
     return row
+
+
+def _apply_retention(state: ServiceState) -> None:
+    """Prune after an insert; a failure is logged, never the request's failure."""
+    settings = state.settings
+    if settings.keep_days is None and settings.max_photos is None:
+        return
+    try:
+        pruned = prune(state.history, settings.storage_dir, settings.keep_days,
+                       settings.max_photos)
+    except Exception:
+        log.exception("retention pruning failed; it is tried again after the next insert")
+        return
+    if pruned.rows:
+        log.info("retention: removed %d inspections, %d photos", pruned.rows, pruned.photos)
 
 
 def _accepted_formats(
@@ -126,18 +155,23 @@ def _accepted_formats(
 
 
 @api_router.post(
-    "/v1/inspect", response_model=Inspection, responses=_errors(400, 413, 415, 422, 503, 504)
+    "/v1/inspect", response_model=Inspection,
+    responses=_errors(400, *_AUTH, 413, 415, 422, 503, 504),
 )
 async def inspect(
     request: Request,
     photo: UploadFile | None = File(None, description="JPEG or PNG photo of one part"),
-    threshold: str | None = Form(None, description="score threshold in [0, 1]"),
+    threshold: str | None = Form(
+        None, description="score threshold in [0, 1]; non-admin keys only within the "
+        "configured bounds (default: the service's threshold alone)"),
+    principal: Principal = Depends(require("operator")),
 ) -> Inspection:
-    """Detect scratches on one photo; the result is kept in the history."""
+    """Detect scratches on one photo (operator role); the result is kept in the history."""
     started = time.perf_counter()
     state = _state(request)
     upload, formats = _accepted_formats(request, photo)
     level = parse_threshold(threshold, state.settings.default_threshold)
+    check_threshold(principal, level, state.settings.threshold_bounds)
     inspector = state.inspector
     if inspector is None:
         raise ServiceError(503, "not_ready", state.load_error or "the model is still loading")
@@ -153,11 +187,14 @@ async def inspect(
     return Inspection.from_row(row)
 
 
-@api_router.get("/v1/inspections", response_model=InspectionPage, responses=_errors(422))
+@api_router.get(
+    "/v1/inspections", response_model=InspectionPage, responses=_errors(*_AUTH, 422, 503),
+    dependencies=[_VIEWER],
+)
 def list_inspections(
     request: Request,
     limit: int = Query(50, ge=1, le=500, description="rows per page"),
-    offset: int = Query(0, ge=0, description="rows to skip (newest first)"),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="rows to skip (newest first)"),
     verdict: Literal["pass", "fail"] | None = Query(None),
     since: datetime | None = Query(None, description="created at or after (ISO 8601; UTC)"),
     until: datetime | None = Query(None, description="created before (ISO 8601; UTC)"),
@@ -178,16 +215,30 @@ def _row_or_404(request: Request, inspection_id: str) -> InspectionRow:
 
 
 @api_router.get(
-    "/v1/inspections/{inspection_id}", response_model=Inspection, responses=_errors(404)
+    "/v1/inspections/{inspection_id}", response_model=Inspection,
+    responses=_errors(*_AUTH, 404), dependencies=[_VIEWER],
 )
 def get_inspection(request: Request, inspection_id: str) -> Inspection:
     return Inspection.from_row(_row_or_404(request, inspection_id))
 
 
+@api_router.delete(
+    "/v1/inspections/{inspection_id}", status_code=204, response_class=Response,
+    responses=_errors(*_AUTH, 404), dependencies=[Depends(require("admin"))],
+)
+def delete_inspection(request: Request, inspection_id: str) -> Response:
+    """Remove one inspection: its history row and its stored photo (admin role)."""
+    state = _state(request)
+    row = _row_or_404(request, inspection_id)
+    state.history.remove([row.id])
+    remove_photos(state.settings.storage_dir, [row.photo_path])
+    return Response(status_code=204)
+
+
 @api_router.get(
     "/v1/inspections/{inspection_id}/overlay",
-    responses={200: _IMAGE_BODY, **_errors(404, 422, 503, 504)},
-    response_class=Response,
+    responses={200: _IMAGE_BODY, **_errors(*_AUTH, 404, 422, 503, 504)},
+    response_class=Response, dependencies=[_VIEWER],
 )
 async def get_overlay(
     request: Request,
@@ -209,8 +260,8 @@ async def get_overlay(
 
 @api_router.get(
     "/v1/inspections/{inspection_id}/photo",
-    responses={200: _IMAGE_BODY, **_errors(404)},
-    response_class=FileResponse,
+    responses={200: _IMAGE_BODY, **_errors(*_AUTH, 404)},
+    response_class=FileResponse, dependencies=[_VIEWER],
 )
 def get_photo(request: Request, inspection_id: str) -> FileResponse:
     """The photo as uploaded."""

@@ -68,3 +68,15 @@ class Readiness(BaseModel):
     status: Literal["ready", "loading", "failed"]
     model_id: str | None = None
     detail: str | None = None
+
+
+class SessionInfo(BaseModel):
+    """Who is signed in, and the thresholds that role may send."""
+
+    name: str
+    role: Literal["viewer", "operator", "admin"]
+    auth: bool = Field(description="false when the service runs with --no-auth")
+    expires_at: datetime | None = None
+    threshold_default: float
+    threshold_min: float = Field(description="lowest threshold this role may send")
+    threshold_max: float = Field(description="highest threshold this role may send")

@@ -107,6 +107,66 @@ const viewer = {
   },
 };
 
+// ---- signing in: an API key is traded for an HttpOnly session cookie -----------------
+let signedIn = false;
+
+function showSignIn(message) {
+  signedIn = false;
+  $("signin").hidden = false;
+  $("who").hidden = true;
+  $("sign-out").hidden = true;
+  $("history").tBodies[0].replaceChildren();
+  if (message) setStatus(message, true);
+}
+
+function showUser(session) {
+  signedIn = true;
+  $("signin").hidden = true;
+  $("who").hidden = false;
+  $("who").textContent = session.auth ? `${session.name} (${session.role})` : "open access (--no-auth)";
+  $("sign-out").hidden = !session.auth;
+  const input = $("threshold");
+  const fixed = session.threshold_min === session.threshold_max;
+  input.min = String(session.threshold_min);
+  input.max = String(session.threshold_max);
+  input.disabled = fixed;
+  input.placeholder = fixed ? `${session.threshold_default} (fixed)` : "server default";
+  if (fixed) input.value = "";
+}
+
+async function checkSession() {
+  let response;
+  try { response = await fetch("/v1/session"); } catch { return; }
+  if (response.ok) {
+    showUser(await response.json());
+    refreshHistory();
+  } else {
+    showSignIn();
+  }
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const form = new FormData();
+  form.append("key", $("api-key").value);
+  const response = await fetch("/v1/session", { method: "POST", body: form });
+  const body = await response.json();
+  if (!response.ok) {
+    setStatus(`sign-in refused: ${response.status} ${body.error}: ${body.detail}`, true);
+    return;
+  }
+  $("api-key").value = "";
+  setStatus(`signed in as ${body.name} (${body.role})`);
+  showUser(body);
+  refreshHistory();
+}
+
+async function signOut() {
+  await fetch("/v1/session", { method: "DELETE" });
+  showSignIn();
+  setStatus("signed out");
+}
+
 // ---- inspecting ---------------------------------------------------------------------
 function setStatus(text, isError = false) {
   $("status").textContent = text;
@@ -123,6 +183,7 @@ async function inspectFile(file) {
   try {
     const response = await fetch("/v1/inspect", { method: "POST", body: form });
     body = await response.json();
+    if (response.status === 401) showSignIn();
     if (!response.ok) throw new Error(`${response.status} ${body.error}: ${body.detail}`);
   } catch (error) {
     setStatus(`refused: ${error.message}`, true);
@@ -189,12 +250,14 @@ function historyRow(item) {
 }
 
 async function refreshHistory() {
+  if (!signedIn) return;
   const params = new URLSearchParams({ limit: HISTORY_PAGE, offset: historyOffset });
   const verdict = $("history-verdict").value;
   if (verdict) params.set("verdict", verdict);
   let page;
   try {
     const response = await fetch(`/v1/inspections?${params}`);
+    if (response.status === 401) { showSignIn("signed out: sign in again"); return; }
     if (!response.ok) return;
     page = await response.json();
   } catch { return; }
@@ -242,9 +305,11 @@ function wire() {
   $("history-next").addEventListener("click", () => {
     historyOffset += HISTORY_PAGE; refreshHistory();
   });
+  $("signin").addEventListener("submit", signIn);
+  $("sign-out").addEventListener("click", signOut);
   setInterval(() => { if (!document.hidden) refreshHistory(); }, HISTORY_REFRESH_MS);
   pollReady();
-  refreshHistory();
+  checkSession();
 }
 
 wire();
