@@ -16,7 +16,8 @@ STATION_TESTS := tests/station tests/test_artifact.py tests/test_io.py tests/tes
 	tests/data/test_validate.py tests/evaluation/test_analysis.py \
 	tests/evaluation/test_bootstrap.py tests/evaluation/test_cli.py \
 	tests/evaluation/test_golden.py tests/evaluation/test_inline.py \
-	tests/evaluation/test_part_level.py tests/evaluation/test_workflow.py
+	tests/evaluation/test_part_level.py tests/evaluation/test_workflow.py \
+	tests/evaluation/test_scope.py tests/evaluation/test_box_stats.py
 OUT ?= outputs/demo
 # The sample: $SCRATCHDET_SAMPLE, else ./data/scratch-sample (fetched when absent),
 # else a read-only shared copy next to the checkout when there is one.

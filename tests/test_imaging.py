@@ -1,12 +1,16 @@
-"""open_shrunk: reduced decode within max_side, full size in the (upright) photo's frame."""
+"""open_shrunk: reduced decode within max_side, full size in the (upright) photo's frame;
+both decoders refuse broken files and decompression bombs with a ValueError naming the file."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from scratchdet.imaging import open_shrunk
+from scratchdet.imaging import decode_at_scale, open_shrunk
 
 
 def _jpeg(path: Path, size: tuple[int, int], orientation: int = 1) -> Path:
@@ -34,3 +38,46 @@ def test_upright_swaps_sides_for_orientation_6(tmp_path: Path) -> None:
     assert img.size == (200, 300)
     plain, plain_full = open_shrunk(path, 300)
     assert plain_full == (1200, 800) and plain.size == (300, 200)
+
+
+def _png_claiming(path: Path, side: int) -> Path:
+    """A tiny grey PNG whose header claims ``side`` x ``side`` pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * (side + 1)))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("decode", [decode_at_scale, lambda p: open_shrunk(p, 300)])
+def test_bomb_and_broken_files_raise_value_error_naming_the_file(tmp_path: Path, decode) -> None:
+    bomb = _png_claiming(tmp_path / "bomb.png", 20000)  # 4e8 pixels > 2 x MAX_IMAGE_PIXELS
+    assert bomb.stat().st_size < 1000
+    with pytest.raises(ValueError, match=r"bomb\.png: refused as a possible decompression bomb"):
+        decode(bomb)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match=r"broken\.jpg: cannot read as an image"):
+        decode(broken)
+    good = _jpeg(tmp_path / "a.jpg", (64, 48))
+    truncated = tmp_path / "t.jpg"
+    Image.effect_noise((64, 48), 60).convert("RGB").save(truncated, quality=95)
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"t\.jpg: cannot read as an image"):
+        decode(truncated)
+    assert decode(good)[1] == (64, 48)
+
+
+def test_bomb_warning_zone_is_refused_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between MAX_IMAGE_PIXELS and twice that PIL only warns: refused all the same."""
+    path = _jpeg(tmp_path / "a.jpg", (64, 48))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # 3072 px: PIL warns
+    with pytest.raises(ValueError, match=r"a\.jpg: refused as a possible decompression bomb"):
+        decode_at_scale(path, 0.5)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4000)
+    img, full = decode_at_scale(path, 0.5)
+    assert full == (64, 48) and img.size == (32, 24)

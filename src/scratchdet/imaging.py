@@ -8,7 +8,9 @@ every pixel.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -31,6 +33,21 @@ def decode_draft(
         return src.convert("RGB"), full
 
 
+@contextmanager
+def _readable(path: str | Path) -> Iterator[None]:
+    """Turn any failure to decode ``path`` into ``ValueError("<path>: ...")``: unreadable or
+    truncated files, and decompression bombs (PIL's ``DecompressionBombWarning`` is raised
+    as an error too: a photo over ``Image.MAX_IMAGE_PIXELS`` is refused, not decoded)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ValueError(f"{path}: refused as a possible decompression bomb ({err})") from None
+    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, EOFError, ...
+        raise ValueError(f"{path}: cannot read as an image ({err})") from None
+
+
 def open_shrunk(
     path: str | Path, max_side: int | None, upright: bool = False
 ) -> tuple[Image.Image, tuple[int, int]]:
@@ -39,8 +56,11 @@ def open_shrunk(
     A JPEG is decoded at a reduced scale when that suffices (``Image.draft``), so a small
     overlay of a 4608x3072 photo does not decode every pixel. ``upright`` applies the EXIF
     orientation; the full size returned is then the upright one.
+
+    Raises:
+        ValueError: the file cannot be decoded, or is a decompression bomb (names the file).
     """
-    with Image.open(path) as src:
+    with _readable(path), Image.open(path) as src:
         full = src.size
         if upright and src.getexif().get(_ORIENTATION_TAG, 1) in _TRANSPOSED:
             full = (full[1], full[0])
@@ -63,23 +83,21 @@ def decode_at_scale(
     With ``max_side`` the scale is ``min(1, max_side / long side)`` of each photo instead.
 
     Raises:
-        ValueError: the file cannot be read as an image (the message names it).
+        ValueError: the file cannot be read as an image, or is a decompression bomb (more
+            pixels than PIL's ``Image.MAX_IMAGE_PIXELS``); the message names the file.
     """
     if isinstance(photo, Image.Image):
         im, size = photo, photo.size
         if max_side is not None:
             scale = min(1.0, max_side / max(size))
     else:
-        try:
-            im = Image.open(photo)
+        with _readable(photo), Image.open(photo) as im:  # the file is closed on any error
             size = im.size
             if max_side is not None:
                 scale = min(1.0, max_side / max(size))
             if scale < 1:  # JPEG: decode at the smallest 1/2^k scale >= the requested size
                 im.draft("RGB", (math.ceil(size[0] * scale), math.ceil(size[1] * scale)))
-            im.load()  # decodes, and closes the file of a single-frame JPEG
-        except (OSError, SyntaxError) as err:
-            raise ValueError(f"{photo}: cannot read as an image ({err})") from None
+            im.load()  # decodes: the pixels stay usable once the file is closed
     im = im if im.mode == "RGB" else im.convert("RGB")
     target = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
     if im.size != target:

@@ -1,18 +1,30 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename.
 
 A crash or an error half-way leaves the destination untouched (or absent), never a
-half-written file.
+half-written file. The temporary file, ``.<name>.<8 random chars>.part``, has a name of its
+own for every write (two writers of one target never share it) and is removed on any
+exception. A process killed mid-write (SIGKILL, power loss) cannot remove it: the first
+write of a later process into that folder removes such leftovers older than
+:data:`STALE_PART_S` (a live write touches its file far more often than that).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+#: Seconds after its last change a temporary file counts as the leftover of a killed write.
+STALE_PART_S = 3600.0
+#: The temporary files of this module (``tempfile.mkstemp``'s 8 random characters).
+_PART_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.part$")
+_swept: set[str] = set()  # folders already cleared of leftovers by this process
 
 
 class OutputExistsError(FileExistsError):
@@ -27,6 +39,36 @@ def check_writable(path: str | Path, force: bool) -> Path:
     return out
 
 
+def remove_stale_parts(folder: str | Path, older_than_s: float = STALE_PART_S) -> list[Path]:
+    """Remove the temporary files of killed writes (``.<name>.<8 chars>.part``) in ``folder``
+    unchanged for more than ``older_than_s`` seconds; return those removed."""
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _PART_NAME.match(entry.name):
+            continue
+        try:
+            if (entry.is_file(follow_symlinks=False)
+                    and now - entry.stat(follow_symlinks=False).st_mtime > older_than_s):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # removed meanwhile, or not ours to remove: leave it
+            continue
+    return removed
+
+
+def _sweep_once(folder: Path) -> None:
+    """:func:`remove_stale_parts` on the first write of this process into ``folder``."""
+    key = os.path.realpath(folder)
+    if key not in _swept:
+        _swept.add(key)
+        remove_stale_parts(folder)
+
+
 @contextmanager
 def atomic_output(path: str | Path, force: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is renamed onto ``path``.
@@ -37,6 +79,7 @@ def atomic_output(path: str | Path, force: bool = True) -> Iterator[Path]:
     """
     out = check_writable(path, force)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_once(out.parent)
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     os.close(fd)
     tmp = Path(name)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+from pathlib import Path
 from typing import Any
 
 
@@ -18,3 +21,18 @@ def coco_dict(
             {"id": a, "image_id": i, "category_id": 1, "iscrowd": 0, "bbox": b} for a, i, b in boxes
         ],
     }
+
+
+def png_claiming(path: Path, side: int) -> Path:
+    """A tiny grey PNG whose header claims ``side`` x ``side`` pixels: a decompression bomb
+    for PIL from side 13,380 up (twice ``Image.MAX_IMAGE_PIXELS``), a few hundred bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * (side + 1)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b""))
+    return path

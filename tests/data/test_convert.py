@@ -123,7 +123,7 @@ def test_cli_refuses_overwrite_and_writes_atomically(tmp_path: Path, make_jpeg) 
     written = out.read_text()
     assert boxes_by_name(json.loads(written)) == {"white_A.jpg": [[1, 2, 3, 4]]}
     again = runner.invoke(app, args)
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "out.json: already exists; pass --force to overwrite it" in again.output
     assert out.read_text() == written
     forced = runner.invoke(app, [*args, "--force", "--quiet"])
@@ -135,6 +135,6 @@ def test_cli_bad_default_size(tmp_path: Path) -> None:
     write_export(tmp_path / "white", [task("A.jpg", [(1, 2, 3, 4)])])
     args = ["data", "convert", str(tmp_path / "white"), "-o", str(tmp_path / "o.json")]
     result = runner.invoke(app, [*args, "--default-size", "4608*3072"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "expected WIDTHxHEIGHT, e.g. 4608x3072" in result.output
     assert runner.invoke(app, [*args, "--default-size", "4608x3072"]).exit_code == 0

@@ -70,6 +70,24 @@ def test_errors_name_file_and_record(tmp_path: Path) -> None:
         records_from_coco(coco, source=Path("x.json"))
 
 
+@pytest.mark.parametrize(
+    ("bbox", "expected"),
+    [
+        ([1, 2, float("nan"), 4], "not finite"),
+        ([1, 2, 3, float("inf")], "not finite"),
+        ([1, 2, -3, 4], "zero or negative size"),
+        ([1, 2, 3, 0], "zero or negative size"),
+        (["1", 2, 3, 4], "expected \\[x, y, w, h\\] numbers"),
+        ([1, 2, None, 4], "expected \\[x, y, w, h\\] numbers"),
+    ],
+)
+def test_bad_box_values_are_refused(bbox: list, expected: str) -> None:
+    coco = coco_dict([(1, "a.jpg", 5, 5)], [(9, 1, bbox)])
+    with pytest.raises(DatasetError, match=rf"x.json: annotations\[0\] \(id 9, image_id 1\): "
+                                           rf"bbox .*{expected}"):
+        records_from_coco(coco, source=Path("x.json"))
+
+
 def test_to_coco_round_trip() -> None:
     coco = coco_dict([(3, "white_a.jpg", 10, 8)], [(7, 3, [1, 2, 3, 4])])
     back = to_coco(records_from_coco(coco))

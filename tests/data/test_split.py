@@ -160,7 +160,7 @@ def test_real_splits_merged_and_resplit(sample: Path, tmp_path: Path) -> None:
     assert [len(c["images"]) for c in out.values()] == [862, 186, 184]
     assert "wrote" in result.output
     again = runner.invoke(app, args)
-    assert again.exit_code == 1 and "train.json: already exists; pass --force" in again.output
+    assert again.exit_code == 2 and "train.json: already exists; pass --force" in again.output
     forced = runner.invoke(app, [*args, "--force", "-q"])
     assert forced.exit_code == 0
     assert json.loads((tmp_path / "train.json").read_text()) == out["train"]
@@ -170,6 +170,6 @@ def test_cli_bad_input_names_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"images": [{"id": 1}], "annotations": [], "categories": []}')
     result = runner.invoke(app, ["data", "split", str(bad), "-o", str(tmp_path / "o")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "bad.json: images[0] (id 1): missing key(s) file_name, width, height" in result.output
     assert not (tmp_path / "o").exists()

@@ -5,12 +5,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from scratchdet.cli import app
-from scratchdet.data.records import load_coco_records, records_from_coco
-from scratchdet.data.stats import GroupCount, compute_stats, format_summary, write_stats
+from scratchdet.data.records import (
+    BoxRecord,
+    Dataset,
+    DatasetError,
+    ImageRecord,
+    load_coco_records,
+    records_from_coco,
+)
+from scratchdet.data.stats import (
+    GroupCount,
+    SplitStats,
+    compute_stats,
+    format_summary,
+    stats_json,
+    write_stats,
+)
 
 from .builders import coco_dict
 
@@ -113,3 +128,41 @@ def test_cli_explicit_files(tmp_path: Path, write_coco) -> None:
     result = runner.invoke(app, ["data", "stats", str(ann)])
     assert result.exit_code == 0
     assert "mine red 1 (0/1)" in result.output and "boxes 0 (mine)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("bbox", "expected"),
+    [([0, 0, -4, 9], "zero or negative size"), ([0, 0, float("nan"), 9], "not finite"),
+     ([0, 0, 4, "9"], "expected [x, y, w, h] numbers")],
+)
+def test_cli_refuses_bad_boxes_before_writing_anything(
+    tmp_path: Path, write_coco, bbox: list, expected: str
+) -> None:
+    good = write_coco(tmp_path / "train.json", [(1, "red_a.jpg", 100, 100)], [(1, 1, [0, 0, 5, 5])])
+    bad = write_coco(tmp_path / "val.json", [(1, "red_b.jpg", 100, 100)],
+                     [(4, 1, [1, 1, 2, 2]), (4, 1, bbox)])
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["data", "stats", str(good), str(bad), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "refusing to compute stats (nothing written): 2 error(s):" in result.output
+    assert "val.json: annotation id 4 (image id 1 'red_b.jpg'): duplicate annotation id" \
+        in result.output
+    assert f"val.json: annotation id 4 (image id 1 'red_b.jpg'): bbox {bbox!r}" in result.output
+    assert expected in result.output
+    assert not out.exists()
+
+
+def test_records_built_by_hand_are_checked_too(tmp_path: Path) -> None:
+    box = BoxRecord(3, 1, 1, (0.0, 0.0, -4.0, 9.0))
+    data = Dataset((ImageRecord(1, "red_a.jpg", 10, 10, (box,)),), {1: "scratch"})
+    with pytest.raises(DatasetError, match=r"train: annotation id 3 \(image id 1 'red_a.jpg'\): "
+                                           r"bbox \[0.0, 0.0, -4.0, 9.0\]: zero or negative"):
+        compute_stats({"train": data})
+
+
+def test_stats_json_never_holds_a_bare_nan() -> None:
+    stats = compute_stats({"train": records_from_coco(coco_dict([(1, "red_a.jpg", 9, 9)], []))})
+    odd = SplitStats("odd", {}, GroupCount(0, 0, 0, 0), {"red": (float("nan"), 4.0)})
+    text = stats_json(type(stats)((odd,), None, stats.colours))
+    assert "NaN" not in text
+    assert json.loads(text)["splits"][0]["box_size"]["min"] is None

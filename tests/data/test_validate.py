@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from scratchdet.cli import app
 from scratchdet.data.validate import validate_coco
 
+from .builders import png_claiming
+
 runner = CliRunner()
 
 
@@ -103,6 +105,11 @@ def test_exif_orientation_1_is_fine(tiny_dataset: Path, make_jpeg) -> None:
         ([2, 3, 0, 5], "zero or negative size (expected w > 0 and h > 0)"),
         ([2, 3, 10, -4], "zero or negative size (expected w > 0 and h > 0)"),
         ([2, 3, 10], "expected [x, y, w, h] numbers"),
+        ([2, 3, float("nan"), 5], "not finite (NaN or infinity; expected 4 finite numbers)"),
+        ([2, 3, 10, float("inf")], "not finite (NaN or infinity; expected 4 finite numbers)"),
+        ([float("-inf"), 3, 10, 5], "not finite (NaN or infinity; expected 4 finite numbers)"),
+        (["2", 3, 10, 5], "expected [x, y, w, h] numbers"),
+        ([2, 3, True, 5], "expected [x, y, w, h] numbers"),
     ],
 )
 def test_bad_box(tmp_path: Path, make_jpeg, write_coco, bbox: list[float], expected: str) -> None:
@@ -110,8 +117,20 @@ def test_bad_box(tmp_path: Path, make_jpeg, write_coco, bbox: list[float], expec
     ann = write_coco(tmp_path / "a.json", [(1, "white_a.jpg", 64, 48)], [(7, 1, bbox)])
     code, out = validate(ann, tmp_path / "img")
     assert code == 1
-    assert f"a.json: annotation id 7: bbox {bbox}" in out
+    assert f"a.json: annotation id 7 (image id 1 'white_a.jpg'): bbox {bbox!r}" in out
     assert expected in out
+    assert out.count("ERROR:") == 1
+
+
+def test_nan_area_is_an_error_and_json_nan_is_parsed(tmp_path: Path, make_jpeg) -> None:
+    make_jpeg(tmp_path / "img" / "white_a.jpg")
+    ann = tmp_path / "a.json"  # Python's json writes and reads the non-standard NaN token
+    ann.write_text('{"categories": [{"id": 1, "name": "s"}], "images": [{"id": 1, "file_name": '
+                   '"white_a.jpg", "width": 64, "height": 48}], "annotations": [{"id": 3, '
+                   '"image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4], "area": NaN}]}')
+    code, out = validate(ann, tmp_path / "img")
+    assert code == 1
+    assert "annotation id 3 (image id 1 'white_a.jpg'): area nan: expected a finite number" in out
 
 
 def test_duplicate_ids_unknown_image_and_category_all_reported(tmp_path: Path, make_jpeg) -> None:
@@ -135,9 +154,10 @@ def test_duplicate_ids_unknown_image_and_category_all_reported(tmp_path: Path, m
     code, out = validate(ann, tmp_path / "img")
     assert code == 1
     assert "image id 1 'white_b.jpg': duplicate image id (also used by 'white_a.jpg')" in out
-    assert "annotation id 5: duplicate annotation id" in out
+    assert "annotation id 5 (image id 1 'white_a.jpg'): duplicate annotation id (also " \
+        "annotations[0])" in out
     assert "annotation id 6: image_id 99 is not an image of this file" in out
-    assert "annotation id 7: unknown category_id 3 (known: 1)" in out
+    assert "annotation id 7 (image id 1 'white_a.jpg'): unknown category_id 3 (known: 1)" in out
     # white_b.jpg is on disk but its record was a duplicate: not listed -> warning, kept apart
     assert "white_b.jpg: photo on disk is not listed in" in out
     assert out.count("ERROR:") == 4 and out.count("WARNING:") == 1
@@ -224,3 +244,33 @@ def test_real_photo_truncated(sample: Path, tmp_path: Path, write_coco) -> None:
     assert (
         "image id 1 'red_DSC_0618.JPG': truncated or corrupt image: image file is truncated" in out
     )
+
+
+def test_decompression_bomb_is_one_error_and_the_report_goes_on(
+    tmp_path: Path, make_jpeg, write_coco
+) -> None:
+    make_jpeg(tmp_path / "img" / "white_a.jpg", size=(60, 48))  # size differs: still reported
+    png_claiming(tmp_path / "img" / "red_bomb.png", 20000)
+    make_jpeg(tmp_path / "img" / "red_c.jpg")
+    images = [(1, "white_a.jpg", 64, 48), (2, "red_bomb.png", 20000, 20000),
+              (3, "red_c.jpg", 64, 48)]
+    ann = write_coco(tmp_path / "a.json", images, [(1, 3, [2, 3, 10, float("nan")])])
+    code, out = validate(ann, tmp_path / "img")
+    assert code == 1
+    assert "red_bomb.png: image id 2 'red_bomb.png': refused as a possible decompression " \
+        "bomb" in out
+    assert "decoded size 60x48 differs from width x height 64x48" in out
+    assert "annotation id 1 (image id 3 'red_c.jpg'): bbox [2, 3, 10, nan]: not finite" in out
+    assert out.count("ERROR:") == 3
+    report = validate_coco(ann, tmp_path / "img")
+    assert report.num_photos_checked == 3
+
+
+def test_decompression_bomb_warning_zone_is_an_error(
+    tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PIL only warns between MAX_IMAGE_PIXELS and twice that: reported as an error too."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # the 64x48 photos: 3072 pixels
+    code, out = validate(tiny_dataset, tiny_dataset.parent / "img", "--no-decode")
+    assert code == 1
+    assert out.count("refused as a possible decompression bomb") == 2

@@ -27,8 +27,11 @@ def test_cli_prints_the_seed_table(sample: Path) -> None:
     res = runner.invoke(app, ["evaluate", str(sample / "annotations/test.json"),
                               str(sample / "reference/results_all.bbox.json"), "--part-level"])
     assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
+    lines = res.stdout.splitlines()  # the table on stdout; what was scored on stderr
     assert lines[0].split() == ["metric", "IoU", "area", "all", "white", "red"]
+    assert res.stderr.startswith("scored 178 of 178 ground-truth photos\n")
+    assert "warning: 37 of 178 ground-truth photos have no detection" in res.stderr
+    assert "(4 box(es) on them count as misses)" in res.stderr
     assert lines[4].split() == ["AP", "0.50", "0-40^2", "0.059", "-1.000", "0.059"]
     assert lines[13].split() == ["AR", "0.50", "96^2-1e5^2", "0.865", "0.865", "-1.000"]
     assert "AUROC all: 0.874" in res.output and "AUROC red: 0.800" in res.output
@@ -40,7 +43,7 @@ def test_cli_bootstrap_intervals_on_the_seed(sample: Path) -> None:
                               str(sample / "reference/results_all.bbox.json"),
                               "--bootstrap", "60"])
     assert res.exit_code == 0, res.output
-    line = res.output.strip().splitlines()[-1]
+    line = res.stdout.strip().splitlines()[-1]
     assert line.startswith("AP50 95% bootstrap interval (60 photo resamples): all 0.671 [")
     values = {}
     for part in line.split(": ", 1)[1].split("], "):
@@ -60,7 +63,7 @@ def test_cli_options_bands_group_by_and_out(tmp_path: Path) -> None:
             "--target-recall", "1.0", "--out", str(out)]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert "40^2-1e5^2" in res.output and "white" not in res.output.splitlines()[0]
+    assert "40^2-1e5^2" in res.output and "white" not in res.stdout.splitlines()[0]
     assert "highest threshold with recall >= 1 is 0.9" in res.output
     assert sorted(p.name for p in out.iterdir()) == [
         "metrics.csv", "metrics.json", "metrics.md", "part_level.md", "part_level_roc.png",
@@ -69,7 +72,7 @@ def test_cli_options_bands_group_by_and_out(tmp_path: Path) -> None:
     assert data["groups"] == ["all"] and data["part_level"]["groups"]["all"]["auroc"] == 1.0
     assert (out / "metrics.csv").read_text().splitlines()[0] == "metric,iou,area,all"
     again = runner.invoke(app, args)
-    assert again.exit_code == 1 and "already exists" in again.output
+    assert again.exit_code == 2 and "already exists" in again.output
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0
 
 
@@ -79,7 +82,7 @@ def test_cli_config_file_validated(tmp_path: Path) -> None:
     cfg.write_text("bands: [[0, 30], [30, 1000]]\ngroup_by: state\n")
     res = runner.invoke(app, ["evaluate", str(gt), str(dets), "--config", str(cfg)])
     assert res.exit_code == 0, res.output
-    assert "0-30^2" in res.output and "scratched" in res.output.splitlines()[0]
+    assert "0-30^2" in res.output and "scratched" in res.stdout.splitlines()[0]
     cfg.write_text("group_bye: state\n")
     res = runner.invoke(app, ["evaluate", str(gt), str(dets), "--config", str(cfg)])
     assert res.exit_code == 2 and "did you mean 'group_by'" in res.output
@@ -87,12 +90,12 @@ def test_cli_config_file_validated(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "expected LO:HI" in res.output
 
 
-def test_cli_bad_detections_exit_1(tmp_path: Path) -> None:
+def test_cli_bad_detections_exit_2(tmp_path: Path) -> None:
     gt, dets = _files(tmp_path)
     dets.write_text(json.dumps([{**DETS[0], "image_id": 9}]))
     res = runner.invoke(app, ["evaluate", str(gt), str(dets)])
-    assert res.exit_code == 1
-    assert "detection #0: image_id 9 is not in the ground truth" in res.output
+    assert res.exit_code == 2
+    assert "detection #0 (image_id 9): image_id 9 is not in the ground truth" in res.output
 
 
 def test_cli_analyze(tmp_path: Path) -> None:

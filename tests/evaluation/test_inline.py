@@ -71,9 +71,10 @@ def test_group_by_none_gives_only_all() -> None:
 def test_bad_inputs_name_file_record_and_expectation(tmp_path: Path) -> None:
     dets = tmp_path / "dets.json"
     dets.write_text(json.dumps([_det(1, [0, 0, 5, 5], 0.5), _det(7, [0, 0, 5, 5], 0.5)]))
-    with pytest.raises(ValueError, match=r"dets.json: detection #1: image_id 7 is not in"):
+    with pytest.raises(ValueError, match=r"dets.json: detection #1 \(image_id 7\): image_id 7 "
+                                         r"is not in the ground truth"):
         evaluate(GT, dets)
-    with pytest.raises(ValueError, match=r"detection #0: missing score"):
+    with pytest.raises(ValueError, match=r"detection #0 \(image_id 1\): missing score"):
         evaluate(GT, [{"image_id": 1, "bbox": [0, 0, 1, 1], "category_id": 1}])
     with pytest.raises(ValueError, match=r"category_id 0 is not in"):
         evaluate(GT, [{**_det(1, [0, 0, 1, 1], 0.5), "category_id": 0}])
@@ -117,7 +118,8 @@ def test_minimal_coco_without_sizes_or_area() -> None:
     result = evaluate(gt, [_det(1, [0, 0, 30, 30], 0.8)])
     assert result.groups == ("all", "red")
     assert result.value("AP", "0.50", band="0-40^2", group="red") == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="image #0: expected a dict with an integer 'id'"):
+    with pytest.raises(ValueError, match=r"images\[0\] image id None 'a.jpg': missing or "
+                                         r"invalid id \(expected an int id\)"):
         evaluate({**gt, "images": [{"file_name": "a.jpg"}]}, [])
 
 

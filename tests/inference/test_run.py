@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,49 @@ def test_onnx_runtime_gives_the_torch_detections(
     assert torch_res.error is None and onnx_res.error is None
     assert len(onnx_res.detections) == pytest.approx(len(torch_res.detections), abs=2)
     assert onnx_res.max_score() == pytest.approx(torch_res.max_score(), abs=1e-3)
+
+
+def _png_claiming(path: Path, side: int) -> Path:
+    """A tiny grey PNG whose header claims ``side`` x ``side`` pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * (side + 1)))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b""))
+    return path
+
+
+def test_bomb_among_good_photos_is_skipped_and_left_out_of_evaluate(
+    sample: Path, untrained_model: Path, tmp_path: Path
+) -> None:
+    good = ["red_DSC_0879.JPG", "red_DSC_0880.JPG"]
+    bomb = _png_claiming(tmp_path / "bomb.png", 20000)  # 4e8 pixels, 200 bytes
+    val = json.loads((sample / "annotations" / "val.json").read_text())
+    images = [im for im in val["images"] if im["file_name"] in good]
+    ids = {im["id"] for im in images}
+    gt = {"categories": val["categories"],
+          "images": [*images, {"id": 9999, "file_name": "bomb.png", "width": 20000,
+                               "height": 20000}],
+          "annotations": [a for a in val["annotations"] if a["image_id"] in ids]}
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(gt))
+    out = tmp_path / "out"
+    photos = [str(sample / "val" / good[0]), str(bomb), str(sample / "val" / good[1])]
+    res = CliRunner().invoke(app, ["predict", str(untrained_model), *photos, "--gt", str(gt_path),
+                                   "--out", str(out), "--scale", "0.25", "--threads", "2"])
+    assert res.exit_code in (0, 1), res.output  # not all failed: the good results are kept
+    skipped = [ln for ln in res.output.splitlines() if "bomb.png" in ln]
+    assert len(skipped) == 1 and "refused as a possible decompression bomb" in skipped[0]
+    assert "2/3 photos predicted" in res.output
+    rows = list(csv.DictReader((out / "verdicts.csv").open()))
+    assert sorted(int(r["image_id"]) for r in rows) == sorted(ids)
+    dets = json.loads((out / "results.bbox.json").read_text())
+    assert {d["image_id"] for d in dets} <= ids and dets
+    scored = CliRunner().invoke(app, ["evaluate", str(gt_path), str(out / "results.bbox.json")])
+    assert scored.exit_code == 0, scored.output
+    assert scored.stderr.startswith(f"scored 2 of 3 ground-truth photos, those listed in "
+                                    f"{out / 'image_ids.json'} (1 without predictions left out")
+    assert "1 photo(s) listed were not predicted (no row in verdicts.csv" in scored.stderr

@@ -101,3 +101,44 @@ def test_ema_checkpoints_hold_the_averaged_weights(synthetic: Path, tmp_path: Pa
     key = next(k for k in moved if k.removeprefix("model.") in exported)
     assert torch.equal(exported[key.removeprefix("model.")], averaged[key])
     assert not torch.equal(exported[key.removeprefix("model.")], raw[key])
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "text", "truncated", "foreign", "model"])
+def test_bad_resume_file_is_refused_before_anything_is_created(
+    synthetic: Path, tmp_path: Path, kind: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from scratchdet.cli import app
+    from scratchdet.config import dump_config
+
+    path = tmp_path / f"{kind}.ckpt"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "text":
+        path.write_text("not a checkpoint")
+    elif kind in ("truncated", "foreign"):
+        torch.save({"state_dict": {"w": torch.zeros(1000)}, "epoch": 0, "global_step": 2}, path)
+        if kind == "truncated":  # a copy cut short
+            path.write_bytes(path.read_bytes()[:600])
+    elif kind == "model":  # a model.pt: weights and spec, no training state
+        from scratchdet.artifact import save_model
+        from scratchdet.training.checkpoint import spec_for
+
+        cfg = tiny_config(tmp_path, synthetic)
+        save_model(path, {}, spec_for(cfg, ["scratch"], [1]))
+    expected = {
+        "missing": "not found", "folder": "is a folder", "text": "not a readable torch checkpoint",
+        "truncated": "not a readable torch checkpoint", "foreign": "no 'scratchdet' entry",
+        "model": "a model file without the training state",
+    }[kind]
+    cfg = tiny_config(tmp_path, synthetic, resume=path, run_name=None)
+    with pytest.raises(ConfigError, match=rf"resume: .*{kind}\.ckpt.*{expected}"):
+        fit(cfg)
+    config = tmp_path / "train.yaml"
+    config.write_text(dump_config(tiny_config(tmp_path, synthetic, run_name=None)))
+    res = CliRunner().invoke(app, ["train", str(config), "--resume", str(path)])
+    assert res.exit_code == 2, res.output
+    assert f"{kind}.ckpt" in res.output and expected in res.output
+    assert "expected a training checkpoint written by scratchdet train" in res.output
+    assert not (tmp_path / "runs").exists()  # no run folder, no log folder

@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """Exit 2 for a usage error or bad input (the default), 1 for a run that failed."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -60,7 +61,7 @@ def fetch_sample_cmd(
     try:
         result = fetch_sample(sample_dir(dest), ref=ref, force=force, progress=not quiet)
     except FetchError as err:
-        _fail(str(err))
+        _fail(str(err), code=1)
     if not quiet:
         typer.echo(describe(result))
 
@@ -83,9 +84,10 @@ def validate_cmd(
 ) -> None:
     """Check a COCO json and its photos; report every problem; exit 1 on any error.
 
-    Errors: missing photo; unreadable or truncated image;
-    decoded size differing from the json; EXIF orientation other than 1;
-    box outside the photo or of zero/negative size; duplicate ids;
+    Errors: missing photo; unreadable or truncated image; decompression bomb (more pixels
+    than PIL's limit); decoded size differing from the json; EXIF orientation other than 1;
+    box not 4 finite numbers (NaN, infinity, a string), outside the photo or of zero or
+    negative size; area not a finite number >= 0; duplicate ids;
     annotation of an unknown image or category; malformed json.
     Warnings: photos on disk not in the json, stored area != w*h, crowd boxes,
     file names without a colour prefix. Nothing is ever modified.
@@ -165,15 +167,23 @@ def convert_cmd(
 def _split_datasets(
     annotations: list[Path], images_root: Path | None, colours: tuple[str, ...]
 ) -> dict[str, Dataset]:
-    from scratchdet.data.records import DatasetError, load_coco_records
+    """Every json checked (as ``data validate`` checks it, bounds aside) before any is used."""
+    from scratchdet.data.records import DatasetError, read_coco_json, records_from_coco
+    from scratchdet.data.validate import InvalidInputError, coco_errors
 
-    datasets: dict[str, Dataset] = {}
-    for path in annotations:
-        folder = images_root / path.stem if images_root is not None else None
-        try:
-            datasets[path.stem] = load_coco_records(path, folder, colours)
-        except DatasetError as err:
-            _fail(str(err))
+    parsed, problems = {}, []
+    try:
+        for path in annotations:
+            parsed[path] = read_coco_json(path)
+            problems += coco_errors(parsed[path], path, bounds=False)
+        if problems:
+            raise InvalidInputError(problems, "refusing to compute stats (nothing written)")
+        datasets: dict[str, Dataset] = {}
+        for path, coco in parsed.items():
+            folder = images_root / path.stem if images_root is not None else None
+            datasets[path.stem] = records_from_coco(coco, folder, colours, source=path)
+    except DatasetError as err:
+        _fail(str(err))
     return datasets
 
 
@@ -199,7 +209,10 @@ def stats_cmd(
     """Photos per split and colour, scratched/clean, boxes and box sizes.
 
     Prints the table for all photos in the jsons and for those present on disk.
+    Every json is checked first (the checks of data validate, boxes outside their photo
+    aside): any error is listed, exit 2, and nothing is written.
     """
+    from scratchdet.data.records import DatasetError
     from scratchdet.data.stats import compute_stats, format_summary, write_stats
     from scratchdet.settings import sample_dir
 
@@ -208,7 +221,10 @@ def stats_cmd(
         annotations = [root / "annotations" / f"{s}.json" for s in ("train", "val", "test")]
         images_root = images_root or root
     cols = _colours(colours)
-    stats = compute_stats(_split_datasets(annotations, images_root, cols), cols)
+    try:
+        stats = compute_stats(_split_datasets(annotations, images_root, cols), cols)
+    except DatasetError as err:
+        _fail(str(err))
     if not quiet:
         typer.echo(format_summary(stats))
     if out is not None:

@@ -13,6 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from scratchdet.evaluation.config import EvaluationConfig
+    from scratchdet.evaluation.inputs import Scope
 
 _CONFIG = typer.Option(None, "--config", help="YAML of EvaluationConfig keys.")
 _SET = typer.Option([], "--set", help="Override a config key, e.g. --set max_dets=50.")
@@ -46,8 +47,39 @@ def _settings(config: Path | None, set_: list[str], **explicit: Any) -> Evaluati
 
 
 def _fail(err: Exception) -> NoReturn:
+    """Bad input (a missing or malformed file, an existing output without --force): exit 2."""
     typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(1) from None
+    raise typer.Exit(2) from None
+
+
+_SCOPE_HINT = ("name the predicted photos with --images-dir or --images-list, or score every "
+               "ground-truth photo with --all-gt")
+
+
+def _scope_lines(scope: Scope, all_gt: bool) -> list[str]:
+    """What was scored, for stderr: photos left out, or photos scored without a detection."""
+    n, k = scope.total, scope.scored
+    lines = [f"scored {k} of {n} ground-truth photos"]
+    if scope.chosen_by is not None:
+        lines[0] += f", those {scope.chosen_by}"
+    if k < n:
+        lines[0] += f" ({n - k} without predictions left out; --all-gt to score them as misses)"
+    empty, boxes = scope.without_detection
+    if empty and all_gt:
+        lines[0] += f" ({empty} without any detection, scored as predicted empty)"
+    elif empty:
+        lines.append(f"warning: {empty} of {n} ground-truth photos have no detection and are "
+                     f"scored as predicted empty ({boxes} box(es) on them count as misses); if "
+                     f"they were not predicted, name the photos that were with --images-dir or "
+                     f"--images-list (predict's image_ids.json beside DETS is read when "
+                     f"present); --all-gt to score them all without this warning")
+    if scope.unread:
+        lines.append(f"warning: {scope.unread} photo(s) listed were not predicted (no row in "
+                     f"verdicts.csv: predict could not read them): left out")
+    if scope.ignored:
+        lines.append(f"note: {scope.ignored} detection(s) on photos outside those scored "
+                     f"were ignored")
+    return lines
 
 
 def evaluate_cmd(
@@ -65,20 +97,51 @@ def evaluate_cmd(
         None, "--bootstrap", min=0, help="Also print 95% intervals of AP50 from this many "
         "photo resamples per subgroup (e.g. 500; 0: off)."),
     out: Path | None = typer.Option(None, "--out", help="Folder for metrics.md/json/csv + plots."),
+    all_gt: bool = typer.Option(
+        False, "--all-gt", help="Score every ground-truth photo; one without a detection counts "
+        "as predicted empty (its boxes are misses)."),
+    images_list: Path | None = typer.Option(
+        None, "--images-list", help="Score the photos this file names: predict's "
+        "image_ids.json, a json list of image ids or file names, or one a line."),
+    images_dir: Path | None = typer.Option(
+        None, "--images-dir", help="Score the ground-truth photos whose file is in this folder "
+        "(the photos given to predict)."),
     config: Path | None = _CONFIG,
     set_: list[str] = _SET,
     force: bool = _FORCE,
 ) -> None:
-    """COCO AP/AR per size band and subgroup (pycocotools COCOeval, maxDets 100)."""
+    """COCO AP/AR per size band and subgroup (pycocotools COCOeval, maxDets 100).
+
+    Scores only the ground-truth photos that were predicted: those of --images-list or
+    --images-dir when given; else those listed in image_ids.json beside DETS (written by
+    scratchdet predict, with or without boxes; a photo predict could not read is left out);
+    else every photo, with a warning naming how many have no detection. --all-gt scores every
+    photo. Stderr says how many were scored and left out. Both inputs are checked first (the
+    checks of scratchdet data validate): any bad record is listed and nothing is scored.
+    Exit 2 on bad input.
+    """
     cfg = _settings(config, set_, bands=bands, group_by=group_by, part_level=part_level,
                     target_recall=target_recall, bootstrap=bootstrap)
+    if sum([all_gt, images_list is not None, images_dir is not None]) > 1:
+        _fail(ValueError("--all-gt, --images-list and --images-dir: give one at most"))
+    from scratchdet.evaluation.inputs import ScopeError, scope_inputs
     from scratchdet.evaluation.workflow import evaluate_and_write
 
     try:
-        run = evaluate_and_write(gt, dets, out, bands=cfg.size_bands(), group_by=cfg.group_by,
-                                 groups=cfg.groups, max_dets=cfg.max_dets,
-                                 part_level=cfg.part_level, target_recall=cfg.target_recall,
-                                 thresholds=cfg.thresholds, bootstrap=cfg.bootstrap, force=force)
+        scope = scope_inputs(gt, dets, all_gt=all_gt, images_list=images_list,
+                             images_dir=images_dir)
+    except ScopeError as err:
+        _fail(ValueError(f"{err}\n({_SCOPE_HINT})"))
+    except (ValueError, FileNotFoundError) as err:
+        _fail(ValueError(f"{err}\nnothing was scored"))
+    for line in _scope_lines(scope, all_gt):
+        typer.echo(line, err=True)
+    try:
+        run = evaluate_and_write(scope.gt, scope.detections, out, bands=cfg.size_bands(),
+                                 group_by=cfg.group_by, groups=cfg.groups,
+                                 max_dets=cfg.max_dets, part_level=cfg.part_level,
+                                 target_recall=cfg.target_recall, thresholds=cfg.thresholds,
+                                 bootstrap=cfg.bootstrap, force=force)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         _fail(err)
     typer.echo(run.full_text, nl=bool(run.bootstrap_text))

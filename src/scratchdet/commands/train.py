@@ -14,9 +14,14 @@ def train(
     set_: list[str] = typer.Option(
         [], "--set", help="Override a config key, e.g. --set epochs=2 (repeatable)."
     ),
-    resume: Path | None = typer.Option(None, "--resume", help="Checkpoint to continue from."),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="Checkpoint to continue from (a .ckpt of a run's checkpoints/ "
+        "folder; checked before anything is created: exit 2 if missing or unreadable)."),
 ) -> None:
-    """Train a detector; prints the run folder, the best checkpoint and the metrics."""
+    """Train a detector; prints the run folder, the best checkpoint and the metrics.
+
+    Exit 2 on a bad config, data or --resume file (the last refused before anything is made).
+    """
     require_train_extra("train")
     from scratchdet.config import ConfigError, load_config
     from scratchdet.training.config import TrainConfig

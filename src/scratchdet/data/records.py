@@ -8,6 +8,8 @@ Image attributes are strings: ``colour`` (from the file-name prefix by default) 
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +94,28 @@ class Dataset:
         )
 
 
+def is_int(value: Any) -> bool:
+    """An integer (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A real number (int or float, Python or numpy), not a bool; NaN and inf included."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def bbox_problem(bbox: Any) -> str | None:
+    """What is wrong with a COCO ``[x, y, w, h]`` box, or None when it is 4 finite numbers
+    with ``w > 0`` and ``h > 0``. The one box check of validate, records, stats and evaluate."""
+    if not isinstance(bbox, list | tuple) or len(bbox) != 4 or not all(map(is_number, bbox)):
+        return f"bbox {bbox!r}: expected [x, y, w, h] numbers"
+    if not all(math.isfinite(v) for v in bbox):
+        return f"bbox {list(bbox)}: not finite (NaN or infinity; expected 4 finite numbers)"
+    if bbox[2] <= 0 or bbox[3] <= 0:
+        return f"bbox {list(bbox)}: zero or negative size (expected w > 0 and h > 0)"
+    return None
+
+
 def colour_from_name(file_name: str, colours: Sequence[str] = DEFAULT_COLOURS) -> str:
     """Part colour from the file-name prefix (``"red_DSC_0618.JPG"`` -> ``"red"``)."""
     stem = Path(file_name).name.lower()
@@ -130,7 +154,8 @@ def records_from_coco(
         colour_of: file name -> colour; replaces the prefix rule of ``colours`` when given.
 
     Raises:
-        DatasetError: a record lacks a key or has a value of the wrong type.
+        DatasetError: a record lacks a key or has a value of the wrong type, or a box is not
+            4 finite numbers with w, h > 0 (:func:`bbox_problem`).
     """
     where = str(source or "<coco>")
     by_image: dict[int, list[BoxRecord]] = {}
@@ -183,6 +208,9 @@ def _box_record(ann: Any, where: str) -> BoxRecord:
     bbox = ann["bbox"]
     if not isinstance(bbox, list) or len(bbox) != 4:
         raise DatasetError(f"{where} (id {ann['id']}): bbox must be [x, y, w, h], got {bbox!r}")
+    problem = bbox_problem(bbox)
+    if problem is not None:
+        raise DatasetError(f"{where} (id {ann['id']}, image_id {ann['image_id']!r}): {problem}")
     try:
         return BoxRecord(
             id=int(ann["id"]),

@@ -1,21 +1,30 @@
 """Dataset statistics: photos per split and colour (scratched/clean), boxes, box sizes.
 
-``compute_stats`` returns a typed :class:`DatasetStats`; ``format_summary`` gives the text
-table, ``write_stats`` writes ``stats.md``, ``stats.json`` and two PNG histograms of the box
-size ``sqrt(w * h)`` in pixels of the original photo.
+``compute_stats`` returns a typed :class:`DatasetStats` (it refuses a box that is not 4 finite
+numbers with w, h > 0); ``format_summary`` gives the text table, ``write_stats`` writes
+``stats.md``, ``stats.json`` (standard JSON: no NaN) and two PNG histograms of the box size
+``sqrt(w * h)`` in pixels of the original photo, all rendered before the first is written.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scratchdet.data.records import DEFAULT_COLOURS, Dataset, ImageRecord
-from scratchdet.io import write_text_atomic
+from scratchdet.data.records import (
+    DEFAULT_COLOURS,
+    Dataset,
+    DatasetError,
+    ImageRecord,
+    bbox_problem,
+)
+from scratchdet.io import write_bytes_atomic, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,18 @@ def compute_stats(
     """Stats of named splits (e.g. ``{"train": load_coco_records(...), ...}``).
 
     The ``present`` table is filled when the datasets were loaded with an image folder.
+
+    Raises:
+        DatasetError: a box is not 4 finite numbers with w, h > 0 (names split, box, photo).
     """
+    for name, dataset in datasets.items():
+        for rec in dataset.images:
+            for box in rec.boxes:
+                problem = bbox_problem(box.bbox)
+                if problem is not None:
+                    where = dataset.source or name
+                    raise DatasetError(f"{where}: annotation id {box.id} (image id {rec.id} "
+                                       f"'{rec.file_name}'): {problem}")
     splits = tuple(split_stats(n, d.images, colours) for n, d in datasets.items())
     with_folder = any(d.image_dir is not None for d in datasets.values())
     present = (
@@ -164,8 +184,24 @@ def format_markdown(stats: DatasetStats, plots: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_box_sizes(stats: DatasetStats, out_dir: Path) -> tuple[Path, ...]:
-    """Histograms of box size per split and per colour (all splits pooled), as PNG."""
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def stats_json(stats: DatasetStats) -> str:
+    """``stats.json``'s text: strict JSON, a value that is not finite written as null."""
+    return json.dumps(_finite_or_none(stats.to_dict()), indent=2, allow_nan=False) + "\n"
+
+
+def render_box_size_plots(stats: DatasetStats) -> dict[str, bytes]:
+    """PNG histograms of box size per split and per colour (all splits pooled), by file name."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,7 +214,7 @@ def plot_box_sizes(stats: DatasetStats, out_dir: Path) -> tuple[Path, ...]:
     per_colour = {
         c: [v for s in stats.splits for v in s.box_sizes.get(c, ())] for c in stats.colours
     }
-    written = []
+    rendered = {}
     for fname, groups, title in (
         ("box_size_by_split.png", per_split, "per split"),
         ("box_size_by_colour.png", per_colour, "per colour, all splits"),
@@ -198,26 +234,31 @@ def plot_box_sizes(stats: DatasetStats, out_dir: Path) -> tuple[Path, ...]:
         ax.set(xlabel="sqrt(box area), px", ylabel=ylabel, title=f"Box size {title}")
         ax.legend()
         fig.tight_layout()
-        tmp = out_dir / f".{fname}.part.png"
-        fig.savefig(tmp, dpi=100)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
         plt.close(fig)
-        tmp.replace(out_dir / fname)
-        written.append(out_dir / fname)
-    return tuple(written)
+        rendered[fname] = buf.getvalue()
+    return rendered
+
+
+def plot_box_sizes(stats: DatasetStats, out_dir: Path) -> tuple[Path, ...]:
+    """Write the histograms of :func:`render_box_size_plots` into ``out_dir`` (atomically)."""
+    rendered = render_box_size_plots(stats)
+    return tuple(write_bytes_atomic(out_dir / n, b, force=True) for n, b in rendered.items())
 
 
 def write_stats(stats: DatasetStats, out_dir: str | Path, plots: bool = True) -> StatsFiles:
     """Write ``stats.md``, ``stats.json`` and (``plots``) the PNG histograms into ``out_dir``.
 
-    Existing files of these names are replaced (atomically); nothing else is touched.
+    Everything is rendered first, so an error leaves ``out_dir`` untouched (not even
+    created); each file is then replaced atomically; nothing else is touched.
     """
     out = Path(out_dir)
+    pngs = render_box_size_plots(stats) if plots else {}
+    markdown = format_markdown(stats, list(pngs))
+    text = stats_json(stats)
     out.mkdir(parents=True, exist_ok=True)
-    pngs = plot_box_sizes(stats, out) if plots else ()
-    md = write_text_atomic(
-        out / "stats.md", format_markdown(stats, [p.name for p in pngs]), force=True
-    )
-    js = write_text_atomic(
-        out / "stats.json", json.dumps(stats.to_dict(), indent=2) + "\n", force=True
-    )
-    return StatsFiles(md, js, pngs)
+    written = tuple(write_bytes_atomic(out / n, b, force=True) for n, b in pngs.items())
+    md = write_text_atomic(out / "stats.md", markdown, force=True)
+    js = write_text_atomic(out / "stats.json", text, force=True)
+    return StatsFiles(md, js, written)

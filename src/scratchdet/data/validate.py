@@ -8,13 +8,23 @@ the json does not list, a stored ``area`` that differs from ``w * h``, ...).
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from scratchdet.data.photos import PHOTO_SUFFIXES
-from scratchdet.data.records import DEFAULT_COLOURS, UNKNOWN, colour_from_name
+from scratchdet.data.records import (
+    DEFAULT_COLOURS,
+    UNKNOWN,
+    DatasetError,
+    bbox_problem,
+    colour_from_name,
+    is_int,
+    is_number,
+)
 
 Level = Literal["error", "warning"]
 EXIF_ORIENTATION = 0x0112
@@ -30,8 +40,12 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        return f"{self.level.upper()}: {self.located()}"
+
+    def located(self) -> str:
+        """``file: record: message`` (without the level)."""
         record = f" {self.record}:" if self.record else ""
-        return f"{self.level.upper()}: {self.where}:{record} {self.message}"
+        return f"{self.where}:{record} {self.message}"
 
 
 @dataclass
@@ -70,16 +84,28 @@ class ValidationReport:
         self.problems.append(Problem(level, str(where), record, message))
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+class InvalidInputError(DatasetError):
+    """An input refused because it has errors; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[Problem], what: str, limit: int = 20) -> None:
+        self.problems = tuple(problems)
+        lines = [f"{what}: {len(self.problems)} error(s):"]
+        lines += [f"  {p.located()}" for p in self.problems[:limit]]
+        if len(self.problems) > limit:
+            lines.append(f"  ... and {len(self.problems) - limit} more")
+        super().__init__("\n".join(lines))
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+def raise_on_errors(problems: Iterable[Problem], what: str) -> None:
+    """Raise :class:`InvalidInputError` listing the errors among ``problems``, if any."""
+    errors = [p for p in problems if p.level == "error"]
+    if errors:
+        raise InvalidInputError(errors, what)
 
 
 def _image_label(img: dict[str, Any]) -> str:
-    return f"image id {img.get('id')} '{img.get('file_name')}'"
+    name = f" '{img['file_name']}'" if "file_name" in img else ""
+    return f"image id {img.get('id')}{name}"
 
 
 def _check_top(report: ValidationReport, coco: Any) -> dict[str, list[Any]] | None:
@@ -101,7 +127,7 @@ def _check_top(report: ValidationReport, coco: Any) -> dict[str, list[Any]] | No
 def _check_categories(report: ValidationReport, cats: list[Any]) -> set[int]:
     seen: set[int] = set()
     for i, cat in enumerate(cats):
-        if not isinstance(cat, dict) or not _is_int(cat.get("id")) or "name" not in cat:
+        if not isinstance(cat, dict) or not is_int(cat.get("id")) or "name" not in cat:
             report.add("error", report.annotations, f"categories[{i}]", "expected {id: int, name}")
             continue
         if cat["id"] in seen:
@@ -110,7 +136,20 @@ def _check_categories(report: ValidationReport, cats: list[Any]) -> set[int]:
     return seen
 
 
-def _check_images(report: ValidationReport, images: list[Any]) -> dict[int, dict[str, Any]]:
+def _image_errors(img: dict[str, Any], need_sizes: bool) -> list[str]:
+    """The keys of an image record that are missing (when required) or of the wrong type."""
+    required = ("id", "width", "height", "file_name") if need_sizes else ("id",)
+    bad = [k for k in ("id", "width", "height") if (k in required or k in img)
+           and not is_int(img.get(k))]
+    name = img.get("file_name")
+    if ("file_name" in required or "file_name" in img) and (not isinstance(name, str) or not name):
+        bad.append("file_name")
+    return bad
+
+
+def _check_images(
+    report: ValidationReport, images: list[Any], need_sizes: bool = True
+) -> dict[int, dict[str, Any]]:
     """Valid image records by id; every malformed or duplicate record is reported."""
     by_id: dict[int, dict[str, Any]] = {}
     names: dict[str, int] = {}
@@ -119,14 +158,13 @@ def _check_images(report: ValidationReport, images: list[Any]) -> dict[int, dict
         if not isinstance(img, dict):
             report.add("error", report.annotations, rec, "expected an object")
             continue
-        bad = [k for k in ("id", "width", "height") if not _is_int(img.get(k))]
-        if not isinstance(img.get("file_name"), str) or not img.get("file_name"):
-            bad.append("file_name")
+        bad = _image_errors(img, need_sizes)
         if bad:
-            msg = f"missing or invalid {', '.join(bad)} (expected int id/width/height, file_name)"
+            want = "int id/width/height, file_name" if need_sizes else "an int id"
+            msg = f"missing or invalid {', '.join(bad)} (expected {want})"
             report.add("error", report.annotations, f"{rec} {_image_label(img)}", msg)
             continue
-        if img["width"] <= 0 or img["height"] <= 0:
+        if img.get("width", 1) <= 0 or img.get("height", 1) <= 0:
             size = f"{img['width']}x{img['height']}"
             report.add("error", report.annotations, _image_label(img), f"size {size} not > 0")
         if img["id"] in by_id:
@@ -134,36 +172,37 @@ def _check_images(report: ValidationReport, images: list[Any]) -> dict[int, dict
             msg = f"duplicate image id (also used by '{first}')"
             report.add("error", report.annotations, _image_label(img), msg)
             continue
-        if img["file_name"] in names:
+        if img.get("file_name") in names:
             msg = f"duplicate file name (also image id {names[img['file_name']]})"
             report.add("error", report.annotations, _image_label(img), msg)
-        names[img["file_name"]] = img["id"]
+        if "file_name" in img:
+            names[img["file_name"]] = img["id"]
         by_id[img["id"]] = img
     return by_id
 
 
 def _check_box(
-    report: ValidationReport, ann: dict[str, Any], rec: str, img: dict[str, Any] | None
+    report: ValidationReport, ann: dict[str, Any], rec: str, img: dict[str, Any] | None,
+    bounds: bool = True,
 ) -> None:
     bbox = ann.get("bbox")
-    if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
-        report.add(
-            "error", report.annotations, rec, f"bbox {bbox!r}: expected [x, y, w, h] numbers"
-        )
+    problem = bbox_problem(bbox)
+    if problem is not None:
+        report.add("error", report.annotations, rec, problem)
         return
     x, y, w, h = bbox
-    if w <= 0 or h <= 0:
-        msg = f"bbox {bbox}: zero or negative size (expected w > 0 and h > 0)"
-        report.add("error", report.annotations, rec, msg)
-        return
-    if img is not None and (x < 0 or y < 0 or x + w > img["width"] or y + h > img["height"]):
+    sized = img is not None and is_int(img.get("width")) and is_int(img.get("height"))
+    if bounds and sized and (x < 0 or y < 0 or x + w > img["width"] or y + h > img["height"]):
         msg = (
             f"bbox {bbox} is outside the {img['width']}x{img['height']} photo "
             f"(expected 0 <= x, 0 <= y, x + w <= width, y + h <= height)"
         )
         report.add("error", report.annotations, rec, msg)
     area = ann.get("area")
-    if _is_number(area) and abs(area - w * h) > 1e-6 * max(1.0, w * h):
+    if "area" in ann and (not is_number(area) or not math.isfinite(area) or area < 0):
+        msg = f"area {area!r}: expected a finite number >= 0 (size bands are read from it)"
+        report.add("error", report.annotations, rec, msg)
+    elif is_number(area) and abs(area - w * h) > 1e-6 * max(1.0, w * h):
         msg = f"stored area {area} differs from w * h = {w * h}"
         report.add("warning", report.annotations, rec, msg)
     if ann.get("iscrowd", 0) not in (0, False):
@@ -176,51 +215,93 @@ def _check_annotations(
     anns: list[Any],
     images: dict[int, dict[str, Any]],
     categories: set[int],
+    bounds: bool = True,
 ) -> None:
-    seen: set[int] = set()
+    seen: dict[int, int] = {}
     for i, ann in enumerate(anns):
-        if not isinstance(ann, dict) or not _is_int(ann.get("id")):
+        if not isinstance(ann, dict) or not is_int(ann.get("id")):
             report.add("error", report.annotations, f"annotations[{i}]", "expected an int 'id'")
             continue
-        rec = f"annotation id {ann['id']}"
-        if ann["id"] in seen:
-            report.add("error", report.annotations, rec, "duplicate annotation id")
-        seen.add(ann["id"])
         image_id = ann.get("image_id")
-        img = images.get(image_id) if _is_int(image_id) else None
+        img = images.get(image_id) if is_int(image_id) else None
+        rec = f"annotation id {ann['id']}" + (f" ({_image_label(img)})" if img else "")
+        if ann["id"] in seen:
+            msg = f"duplicate annotation id (also annotations[{seen[ann['id']]}])"
+            report.add("error", report.annotations, rec, msg)
+        seen.setdefault(ann["id"], i)
         if img is None:
             msg = f"image_id {ann.get('image_id')!r} is not an image of this file"
             report.add("error", report.annotations, rec, msg)
         cat = ann.get("category_id")
-        if not _is_int(cat) or cat not in categories:
+        if not is_int(cat) or cat not in categories:
             known = ", ".join(str(c) for c in sorted(categories)) or "none"
             msg = f"unknown category_id {cat!r} (known: {known})"
             report.add("error", report.annotations, rec, msg)
-        _check_box(report, ann, rec, img)
+        _check_box(report, ann, rec, img, bounds)
         report.num_boxes += 1
 
 
+def check_coco_json(
+    report: ValidationReport, coco: Any, *, need_sizes: bool = True, bounds: bool = True
+) -> dict[int, dict[str, Any]]:
+    """Check a parsed COCO object into ``report`` (the json alone, no photo); return the valid
+    image records by id. ``data validate``, ``data stats`` and ``evaluate`` all use it.
+
+    Args:
+        report: collects the problems; ``report.annotations`` names the file in them.
+        coco: the parsed json.
+        need_sizes: images must have ``width``, ``height`` and ``file_name`` (else only an
+            int ``id``; the other keys are checked when present).
+        bounds: a box outside its photo is an error (else not checked).
+    """
+    parts = _check_top(report, coco)
+    if parts is None:
+        return {}
+    categories = _check_categories(report, parts["categories"])
+    images = _check_images(report, parts["images"], need_sizes)
+    report.num_images = len(parts["images"])
+    _check_annotations(report, parts["annotations"], images, categories, bounds)
+    return images
+
+
+def coco_errors(
+    coco: Any, source: str | Path, *, need_sizes: bool = True, bounds: bool = True
+) -> list[Problem]:
+    """The errors :func:`check_coco_json` finds in a parsed COCO object (warnings left out)."""
+    report = ValidationReport(Path(source), None)
+    check_coco_json(report, coco, need_sizes=need_sizes, bounds=bounds)
+    return report.errors
+
+
 def check_photo(path: Path, width: int, height: int, decode: bool = True) -> list[Problem]:
-    """Problems of one photo: unreadable, truncated, size differs, EXIF orientation not 1.
+    """Problems of one photo: unreadable, truncated, a decompression bomb (more pixels than
+    PIL's ``Image.MAX_IMAGE_PIXELS``), size differs, EXIF orientation not 1.
 
     The size and EXIF come from the header; ``decode`` also decodes the pixels (at 1/8 scale,
-    which still reads every byte) to catch a truncated file.
+    which still reads every byte) to catch a truncated file. Never raises for a bad photo.
     """
     from PIL import Image, UnidentifiedImageError
 
     found: list[Problem] = []
     where = str(path)
     try:
-        with Image.open(path) as im:
-            size = im.size
-            orientation = im.getexif().get(EXIF_ORIENTATION, 1)
-            if decode:
-                im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
-                im.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                size = im.size
+                orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+                if decode:
+                    im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+                    im.load()
     except UnidentifiedImageError:
         return [Problem("error", where, "", "unreadable: not a JPEG/PNG image PIL can identify")]
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        msg = f"refused as a possible decompression bomb (PIL: {err})"
+        return [Problem("error", where, "", msg)]
     except (OSError, SyntaxError, ValueError) as err:
         return [Problem("error", where, "", f"truncated or corrupt image: {err}")]
+    except Exception as err:  # any other decoder failure: report this photo, check the rest
+        return [Problem("error", where, "", f"cannot decode: {type(err).__name__}: {err}")]
     if size != (width, height):
         got = f"{size[0]}x{size[1]}"
         msg = f"decoded size {got} differs from width x height {width}x{height} in the json"
@@ -314,13 +395,7 @@ def validate_coco(
         msg = f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
         report.add("error", report.annotations, "", msg)
         return report
-    parts = _check_top(report, coco)
-    if parts is None:
-        return report
-    categories = _check_categories(report, parts["categories"])
-    images = _check_images(report, parts["images"])
-    report.num_images = len(parts["images"])
-    _check_annotations(report, parts["annotations"], images, categories)
+    images = check_coco_json(report, coco)
     _check_colours(report, images.values(), colours)
     if report.image_dir is not None:
         if not report.image_dir.is_dir():

@@ -79,6 +79,15 @@ def evaluate(
         groups: subgroup values to report, in order; None = every value present.
         max_dets: detections per photo kept by COCOeval.
         target_recall: with ``part_level``, pick the highest threshold reaching it.
+
+    Every photo of ``gt`` is scored (one without a detection as predicted empty); to score
+    only the photos a run predicted, pass the ground truth of
+    :func:`~scratchdet.evaluation.inputs.scope_inputs` (as ``scratchdet evaluate`` does).
+
+    Raises:
+        InvalidInputError: (a ValueError) a bad record in ``gt`` or ``detections`` (NaN,
+            infinite, negative-size or non-number box, duplicate id, score not in [0, 1],
+            unknown image or category...); all are listed, nothing is scored.
     """
     inputs = load_inputs(gt, detections)
     bands = (all_band(), *check_bands(seed_bands() if bands is None else bands))

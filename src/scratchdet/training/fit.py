@@ -21,6 +21,7 @@ import lightning as L
 from lightning.pytorch.callbacks import EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
+from scratchdet.artifact import ArtifactError, read_checkpoint
 from scratchdet.config import ConfigError, dump_config
 from scratchdet.io import write_json_atomic, write_text_atomic
 from scratchdet.training.checkpoint import export_from_checkpoint
@@ -43,6 +44,30 @@ class FitResult:
     metrics: dict[str, float]
     global_step: int
     world_size: int
+
+
+_RESUME_EXPECTED = ("expected a training checkpoint written by scratchdet train, e.g. "
+                    "<run folder>/checkpoints/last.ckpt")
+
+
+def check_resume(path: Path | None) -> None:
+    """Refuse a ``resume`` file that is missing, unreadable or holds no training state.
+
+    Raises:
+        ConfigError: naming the file and what was expected (before anything is created).
+    """
+    if path is None:
+        return
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "not found"
+        raise ConfigError(f"resume: {path}: {what}; {_RESUME_EXPECTED}")
+    try:
+        _, _, progress = read_checkpoint(path)
+    except ArtifactError as err:
+        raise ConfigError(f"resume: {err}; {_RESUME_EXPECTED}") from None
+    if "global_step" not in progress:
+        raise ConfigError(f"resume: {path}: a model file without the training state (epoch, "
+                          f"step, optimizer); {_RESUME_EXPECTED}")
 
 
 def run_dir_for(cfg: TrainConfig) -> Path:
@@ -117,7 +142,13 @@ def _callbacks(cfg: TrainConfig, ckpt_dir: Path) -> list[Any]:
 
 
 def fit(cfg: TrainConfig) -> FitResult:
-    """Train as ``cfg`` says; resume from ``cfg.resume`` when set."""
+    """Train as ``cfg`` says; resume from ``cfg.resume`` when set.
+
+    Raises:
+        ConfigError: bad data, model, logger or resume file; a bad resume file is refused
+            before anything is created.
+    """
+    check_resume(cfg.resume)
     L.seed_everything(cfg.seed, workers=True)
     run_dir = run_dir_for(cfg)
     ckpt_dir = run_dir / "checkpoints"
