@@ -39,7 +39,11 @@ def predict(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:
-    """Run a trained detector over photos; write COCO results and a pass/fail CSV."""
+    """Run a trained detector over photos; write COCO results and a pass/fail CSV.
+
+    Exit 0 when every photo was predicted, 1 when some could not be read (the results of
+    the others are written), 2 for bad arguments or a model that cannot be loaded.
+    """
     from scratchdet.data.photos import collect_photos
     from scratchdet.evaluation.verdict_threshold import resolve_threshold
     from scratchdet.inference import run
@@ -78,10 +82,9 @@ def predict(
                    f"{s['fail_verdicts']} fail at threshold {threshold}; "
                    f"wrote {len(files)} files to {out}"
                    + (f" and {overlays}" if overlays else ""))
-    if failed:
+    if failed:  # exit 1: a run where items failed (the others' results are written)
         typer.echo(f"warning: {len(failed)} photo(s) could not be read and were skipped",
                    err=True)
-    if len(failed) == len(results):
         raise typer.Exit(1)
 
 
