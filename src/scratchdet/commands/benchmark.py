@@ -49,7 +49,8 @@ def benchmark(
         None, "--checkpoint", help="Trained .ckpt/model.pt, or an exported .onnx."),
     model: str = typer.Option("lite0_fpn_fast", "--model",
                               help="Preset to time when no checkpoint is given (untrained)."),
-    runtime: str = typer.Option("onnx", "--runtime", help="onnx or torch."),
+    runtime: str = typer.Option(
+        "onnx", "--runtime", help="onnx, torch or openvino (compared with: torch, onnx, onnx)."),
     scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
     max_single: int = typer.Option(
         DEFAULT_MAX_SINGLE, "--max-single",

@@ -205,6 +205,15 @@ class BenchmarkResult:
                 "model": eager.phases["model"]["mean"] / onnx.phases["model"]["mean"]}
 
     @property
+    def openvino_vs_onnx(self) -> dict[str, float] | None:
+        """ONNX Runtime / OpenVINO time, end to end and of the model phase (both timed)."""
+        if "onnx" not in self.runs or "openvino" not in self.runs:
+            return None
+        onnx, ov = self.runs["onnx"], self.runs["openvino"]
+        return {"total": onnx.s_per_photo / ov.s_per_photo,
+                "model": onnx.phases["model"]["mean"] / ov.phases["model"]["mean"]}
+
+    @property
     def headline(self) -> str:
         """``scratchdet (preset, runtime): N.NN s/photo | seed ...: N.NN s/photo | R.Rx
         faster``."""
@@ -262,32 +271,42 @@ def _our_model(settings: BenchmarkSettings) -> tuple[torch.nn.Module, ModelSpec,
     return model, spec, {"weights": str(settings.checkpoint)}
 
 
+#: The runtime each one is compared with (``--compare-runtimes``).
+PARTNER = {"onnx": "torch", "torch": "onnx", "openvino": "onnx"}
+
+
 def _runtimes(settings: BenchmarkSettings) -> list[str]:
-    if settings.runtime not in ("onnx", "torch"):
-        raise ValueError(f"runtime must be 'onnx' or 'torch', got {settings.runtime!r}")
+    if settings.runtime not in PARTNER:
+        raise ValueError(f"runtime must be one of {', '.join(PARTNER)}, got "
+                         f"{settings.runtime!r}")
     if not settings.compare_runtimes:
         return [settings.runtime]
-    return [settings.runtime, "torch" if settings.runtime == "onnx" else "onnx"]
+    return [settings.runtime, PARTNER[settings.runtime]]
 
 
 def _models(settings: BenchmarkSettings, workdir: Path) -> tuple[dict[str, LoadedModel],
                                                                  str, dict[str, Any]]:
     """``{runtime: loaded model}`` for our model; ONNX files are exported into ``workdir``."""
     if settings.checkpoint is not None and settings.checkpoint.suffix == ".onnx":
-        if settings.runtime != "onnx":
-            raise ValueError(f"{settings.checkpoint}: an ONNX file needs --runtime onnx")
-        loaded = load_model(settings.checkpoint, "onnx", threads=settings.threads)
-        return {"onnx": loaded}, loaded.spec.preset, {"weights": str(settings.checkpoint)}
+        runtimes = [r for r in _runtimes(settings) if r != "torch"]
+        if settings.runtime == "torch":
+            raise ValueError(f"{settings.checkpoint}: an ONNX file needs --runtime onnx or "
+                             "openvino")
+        out = {r: load_model(settings.checkpoint, r, threads=settings.threads) for r in runtimes}
+        spec = out[settings.runtime].spec
+        return out, spec.preset, {"weights": str(settings.checkpoint)}
     model, spec, info = _our_model(settings)
-    out: dict[str, LoadedModel] = {}
+    out = {}
+    path = None
     for runtime in _runtimes(settings):
         if runtime == "torch":
             out[runtime] = from_module(model, spec)
             continue
-        t = time.perf_counter()
-        path = export_onnx(model, workdir / "model.onnx", spec)
-        info["export_s"] = time.perf_counter() - t
-        out[runtime] = load_model(path, "onnx", threads=settings.threads)
+        if path is None:  # one export serves ONNX Runtime and OpenVINO
+            t = time.perf_counter()
+            path = export_onnx(model, workdir / "model.onnx", spec)
+            info["export_s"] = time.perf_counter() - t
+        out[runtime] = load_model(path, runtime, threads=settings.threads)
     return out, spec.preset, info
 
 
@@ -338,6 +357,10 @@ def summary_lines(result: BenchmarkResult) -> list[str]:
     if ratio:
         lines.append(f"ONNX Runtime vs PyTorch eager ({result.preset}): "
                      f"{ratio['total']:.2f}x end to end, {ratio['model']:.2f}x model phase")
+    ov = result.openvino_vs_onnx
+    if ov:
+        lines.append(f"OpenVINO vs ONNX Runtime ({result.preset}): "
+                     f"{ov['total']:.2f}x end to end, {ov['model']:.2f}x model phase")
     for name, run in result.named_runs():
         ph = run.phases
         lines.append(

@@ -21,10 +21,11 @@ from typing import Any
 
 from scratchdet.artifact import TRAIN_EXTRA, ArtifactError, ModelSpec, model_id
 from scratchdet.inference.onnx_runtime import OnnxDetector
+from scratchdet.inference.openvino_runtime import OpenVinoDetector
 from scratchdet.inference.predictor import Detector, TiledPredictor
 from scratchdet.structures import DEFAULT_MAX_SINGLE
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "openvino")
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,12 @@ class LoadedModel:
 
 
 def resolve_runtime(path: str | Path, runtime: str = "auto") -> str:
-    """``torch`` or ``onnx``: ``auto`` is ``onnx`` for a ``.onnx`` file, else ``torch``.
+    """``torch``, ``onnx`` or ``openvino``: ``auto`` is ``onnx`` for a ``.onnx`` file, else
+    ``torch``.
 
     Raises:
-        ValueError: an unknown runtime, or ``torch`` for an ``.onnx`` file.
+        ValueError: an unknown runtime, ``torch`` for an ``.onnx`` file, or ``openvino`` for
+            anything else.
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
@@ -51,6 +54,9 @@ def resolve_runtime(path: str | Path, runtime: str = "auto") -> str:
         return "onnx" if is_onnx else "torch"
     if runtime == "torch" and is_onnx:
         raise ValueError(f"{path}: an ONNX file runs with runtime onnx (or auto)")
+    if runtime == "openvino" and not is_onnx:
+        raise ValueError(f"{path}: runtime openvino runs an exported .onnx file "
+                         "(scratchdet export MODEL -o model.onnx)")
     return runtime
 
 
@@ -68,11 +74,12 @@ def load_model(path: str | Path, runtime: str = "auto", device: str = "cpu",
     runtime = resolve_runtime(path, runtime)
     if not path.is_file():
         raise ArtifactError(f"{path}: model file not found")
-    if runtime == "onnx":
+    if runtime in ("onnx", "openvino"):
         if device != "cpu":
-            raise ValueError(f"runtime onnx runs on the CPU; use runtime torch for {device}")
-        detector = _onnx_detector(path, threads)
-        return LoadedModel(detector, detector.spec, "onnx", "cpu", model_id(path))
+            raise ValueError(f"runtime {runtime} runs on the CPU; use runtime torch for {device}")
+        detector = (_onnx_detector(path, threads) if runtime == "onnx"
+                    else OpenVinoDetector(path, threads))
+        return LoadedModel(detector, detector.spec, runtime, "cpu", model_id(path))
     torch_runtime = _torch_runtime()
     import torch
 
