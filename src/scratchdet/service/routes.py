@@ -26,7 +26,15 @@ from scratchdet.service.imaging import decode_photo, render_overlay, write_atomi
 from scratchdet.service.inspector import InspectionResult, Inspector
 from scratchdet.service.keys import Principal
 from scratchdet.service.retention import prune, remove_photos
-from scratchdet.service.schemas import ErrorBody, Health, Inspection, InspectionPage, Readiness
+from scratchdet.service.schemas import (
+    ErrorBody,
+    Health,
+    Inspection,
+    InspectionPage,
+    Readiness,
+    ThresholdChange,
+    ThresholdSetting,
+)
 from scratchdet.service.security import check_threshold, require
 from scratchdet.service.state import STATIC_DIR, ServiceState
 
@@ -271,6 +279,27 @@ def get_photo(request: Request, inspection_id: str) -> FileResponse:
         raise ServiceError(404, "photo_missing", f"the photo of inspection {row.id} is gone")
     media = "image/png" if path.suffix == ".png" else "image/jpeg"
     return FileResponse(path, media_type=media)
+
+
+@api_router.get("/v1/threshold", response_model=ThresholdSetting, dependencies=[_VIEWER],
+                responses=_errors(*_AUTH))
+def get_threshold(request: Request) -> ThresholdSetting:
+    """The default threshold of inspections and the range other roles may send."""
+    settings = _state(request).settings
+    return ThresholdSetting(threshold=settings.default_threshold,
+                            bounds=settings.threshold_bounds)
+
+
+@api_router.put("/v1/threshold", response_model=ThresholdSetting,
+                responses=_errors(*_AUTH, 422), dependencies=[Depends(require("admin"))])
+def put_threshold(request: Request, change: ThresholdChange) -> ThresholdSetting:
+    """Change the default threshold of the inspections that follow (admin role; until the
+    service restarts: start it with --threshold to keep a value). Bounds left unset follow
+    the new default."""
+    state = _state(request)
+    state.settings = state.settings.model_copy(update={"default_threshold": change.threshold})
+    log.info("default threshold set to %s", change.threshold)
+    return get_threshold(request)
 
 
 @api_router.get("/healthz", response_model=Health)

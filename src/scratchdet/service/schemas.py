@@ -80,3 +80,19 @@ class SessionInfo(BaseModel):
     threshold_default: float
     threshold_min: float = Field(description="lowest threshold this role may send")
     threshold_max: float = Field(description="highest threshold this role may send")
+
+
+class ThresholdSetting(BaseModel):
+    """The service's default pass/fail threshold and what non-admin keys may send."""
+
+    threshold: float = Field(ge=0, le=1, description="default score threshold of inspections")
+    bounds: tuple[float, float] | None = Field(
+        None, description="[min, max] a viewer/operator may send (read-only here)")
+
+
+class ThresholdChange(BaseModel):
+    """``PUT /v1/threshold``: the new default (admin role)."""
+
+    model_config = {"extra": "forbid"}
+
+    threshold: float = Field(ge=0, le=1, description="new default score threshold")
