@@ -4,6 +4,7 @@ load_torch_model rebuilds the detector from a checkpoint alone (its spec, no Lig
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,18 @@ def test_two_steps_write_checkpoints_and_resume_continues(synthetic: Path, tmp_p
     assert torch.load(resumed.last_checkpoint, weights_only=True)["epoch"] == 1
 
 
-def test_checkpoint_alone_rebuilds_the_detector(synthetic: Path, tmp_path: Path) -> None:
-    result = fit(tiny_config(tmp_path, synthetic))
+def test_checkpoint_alone_rebuilds_the_detector(synthetic: Path, tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    lightning_log = logging.getLogger("lightning.pytorch")  # it does not propagate to root
+    lightning_log.addHandler(caplog.handler)
+    try:
+        result = fit(tiny_config(tmp_path, synthetic))
+    finally:
+        lightning_log.removeHandler(caplog.handler)
+    printed = caplog.text
+    assert "model lite0_fpn_fast: " in printed and " M parameters (" in printed
+    for noise in ("Tip:", "litlogger", "Total FLOPs", "LeafSpec"):  # adverts, empty lines
+        assert noise not in printed, noise
     assert result.model_path == result.run_dir / "model.pt"
     image = torch.rand(3, 64, 96)
     outs = []

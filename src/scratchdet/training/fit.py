@@ -11,8 +11,10 @@ With ``ema_decay`` set, validation and every checkpoint use the moving average o
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
 
 from scratchdet.artifact import ArtifactError, read_checkpoint
 from scratchdet.config import ConfigError, dump_config
@@ -31,6 +34,31 @@ from scratchdet.training.module import MONITOR, DetectionModule
 
 #: Carries the generated run name to the other processes of a multi-process (DDP) run.
 RUN_NAME_ENV = "SCRATCHDET_RUN_NAME"
+
+
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's advertising tips from its log (they say nothing about the run)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip:")
+
+
+def _quiet_lightning() -> None:
+    """No adverts, no deprecation warnings of Lightning's own internals (once a process)."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoAdverts) for f in logger.filters):
+            logger.addFilter(_NoAdverts())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*",
+                            category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
+
+
+def _model_line(cfg: TrainConfig, module: DetectionModule) -> str:
+    params = [p for p in module.parameters()]
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    return (f"model {cfg.model}: {sum(p.numel() for p in params) / 1e6:.1f} M parameters "
+            f"({trainable / 1e6:.1f} M trainable)")
 
 
 @dataclass(frozen=True)
@@ -149,6 +177,7 @@ def fit(cfg: TrainConfig) -> FitResult:
             before anything is created.
     """
     check_resume(cfg.resume)
+    _quiet_lightning()
     L.seed_everything(cfg.seed, workers=True)
     run_dir = run_dir_for(cfg)
     ckpt_dir = run_dir / "checkpoints"
@@ -163,7 +192,9 @@ def fit(cfg: TrainConfig) -> FitResult:
         gradient_clip_val=cfg.grad_clip, logger=make_loggers(cfg, run_dir) or False,
         callbacks=callbacks, log_every_n_steps=cfg.log_every_n_steps,
         enable_progress_bar=cfg.progress_bar, default_root_dir=run_dir,
+        enable_model_summary=False,  # its table printed "Total FLOPs: 0": one line instead
     )
+    rank_zero_info(_model_line(cfg, module))
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", dump_config(cfg), force=True)
