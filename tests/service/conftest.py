@@ -3,7 +3,9 @@
 The tiny detector (torchvision Faster R-CNN MobileNetV3, random weights) exercises the API
 for real; a trained scratchdet checkpoint plugs in through ``inspector_from_model``. Access
 control is on, as in production: ``make_client`` signs its requests with the ``admin`` key
-of ``api_keys`` unless told another role (or ``role=None``: no key).
+of ``api_keys`` unless told another role (or ``role=None``: no key). The history is a SQLite
+file, or, for a test parametrized over ``db_kind`` (``helpers.BOTH_DATABASES``), also a fresh
+schema of the PostgreSQL database at $SCRATCHDET_PG_URL.
 """
 
 from __future__ import annotations
@@ -18,7 +20,24 @@ from scratchdet.service.app import create_app
 from scratchdet.service.config import ServiceSettings
 from scratchdet.service.inspector import Inspector, InspectorFactory, tiny_random_inspector
 from scratchdet.service.keys import ROLES, open_key_store
-from service.helpers import MakeClient, wait_ready
+from service.helpers import MakeClient, fresh_pg_schema, wait_ready
+
+
+@pytest.fixture
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` unless a test is parametrized over it (``helpers.BOTH_DATABASES``)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def db_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+    """The test's own history database: a SQLite file, or a fresh PostgreSQL schema."""
+    if db_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'history.db'}"
+        return
+    assert db_kind == "postgresql", db_kind
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +46,9 @@ def tiny_inspector() -> Inspector:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> ServiceSettings:
+def settings(tmp_path: Path, db_url: str) -> ServiceSettings:
     return ServiceSettings(
-        db_url=f"sqlite:///{tmp_path / 'history.db'}",
+        db_url=db_url,
         storage_dir=tmp_path / "photos",
         max_upload_bytes=8 * 1024 * 1024,
         max_pixels=20_000_000,

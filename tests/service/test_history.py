@@ -1,16 +1,20 @@
-"""GET /v1/inspections: paging, verdict and date filters, newest first; the SQL layer."""
+"""GET /v1/inspections: paging, verdict and date filters, newest first; the SQL layer.
+
+Every test runs on SQLite and on PostgreSQL (``BOTH_DATABASES``; the latter skipped without
+$SCRATCHDET_PG_URL).
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from fastapi.testclient import TestClient
 
 from scratchdet.service.db import InspectionRow, open_history
-from service.helpers import MakeClient, photo_bytes, wait_ready
+from service.helpers import BOTH_DATABASES, MakeClient, photo_bytes, wait_ready, write_lock
 
+pytestmark = BOTH_DATABASES
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
@@ -77,20 +81,33 @@ def test_bad_history_queries(client: TestClient) -> None:
     assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
 
 
-def test_history_persists_across_restarts(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'sub' / 'h.db'}"
+def test_history_persists_across_restarts(db_url: str, db_kind: str, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'sub' / 'h.db'}" if db_kind == "sqlite" else db_url
     history = open_history(url)
     history.add(
         InspectionRow(
             id="a", created_at=datetime(2026, 1, 1, 12, tzinfo=UTC), filename="a.jpg",
             photo_path="x", width=1, height=1, threshold=0.5, verdict="pass", num_boxes=0,
-            boxes=[], scores=[], timings={}, model_id="m",
+            boxes=[[0.5, 1.25, 3e5, 4.0]], scores=[0.125], timings={"total_ms": 2.5},
+            model_id="m",
+        )
+    )
+    history.add(
+        InspectionRow(
+            id="b", created_at=datetime(2026, 1, 1, 13, 30, tzinfo=timezone(timedelta(hours=2))),
+            filename="n\x00ul ☃.jpg", photo_path="y", width=1, height=1, threshold=0.5,
+            verdict="fail", num_boxes=0, boxes=[], scores=[], timings={}, model_id="m",
         )
     )
     history.close()
     reopened = open_history(url)
+    other = reopened.get("b")
+    assert other is not None and other.filename == "n\ufffdul ☃.jpg"
+    assert other.created_at == datetime(2026, 1, 1, 11, 30)  # stored as naive UTC
     row = reopened.get("a")
     assert row is not None and row.created_at == datetime(2026, 1, 1, 12)
+    assert (row.boxes, row.scores, row.timings) == ([[0.5, 1.25, 3e5, 4.0]], [0.125],
+                                                    {"total_ms": 2.5})
     reopened.close()
 
 
@@ -107,28 +124,24 @@ def test_offsets_the_database_cannot_take_are_422(client: TestClient) -> None:
 
 
 def test_locked_database_is_503_with_retry_after(make_client: MakeClient, settings) -> None:
-    """Another writer holds the SQLite file: 503 + Retry-After within the busy timeout (not a
-    500 after 5 s); nothing half-recorded; once the lock goes, the same request succeeds."""
+    """Another writer holds the lock (SQLite's file, PostgreSQL's table): 503 + Retry-After
+    within the busy timeout (not a 500 after 5 s); nothing half-recorded; once the lock goes,
+    the same request succeeds."""
     client = make_client(db_busy_timeout_s=0.2, retry_after_s=3)
     wait_ready(client)
     add_rows(client, 2)
     files = {"photo": ("p.jpg", photo_bytes(), "image/jpeg")}
-    locker = sqlite3.connect(settings.db_url.split("///", 1)[1], isolation_level=None)
-    locker.execute("BEGIN IMMEDIATE")  # holds the write lock, as a long transaction would
-    try:
+    with write_lock(settings.db_url):
         started = time.monotonic()
         busy = client.post("/v1/inspect", files=files)
         assert time.monotonic() - started < 4
         assert (busy.status_code, busy.json()["error"]) == (503, "database_busy")
         assert busy.headers["retry-after"] == "3"
         assert "nothing was recorded, retry in 3 s" in busy.json()["detail"]
-        # Readers are not blocked by the writer (WAL): the history still answers.
+        # Readers are not blocked by the writer (WAL; a SHARE lock): the history answers.
         assert client.get("/v1/inspections").json()["total"] == 2
         delete = client.delete("/v1/inspections/row000")
         assert (delete.status_code, delete.headers["retry-after"]) == (503, "3")
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
     assert list(settings.storage_dir.iterdir()) == []  # the refused photo was not kept
     assert client.get("/v1/inspections").json()["total"] == 2  # nothing lost
     again = client.post("/v1/inspect", files=files)

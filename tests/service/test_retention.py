@@ -1,4 +1,7 @@
-"""Retention: the oldest inspections go, rows and photos together (serve and history prune)."""
+"""Retention: the oldest inspections go, rows and photos together (serve and history prune).
+
+Every test runs on SQLite and on PostgreSQL (``BOTH_DATABASES``).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from scratchdet.cli import app
 from scratchdet.service.config import ServiceSettings
 from scratchdet.service.db import History, HistoryFilter, InspectionRow, open_history
 from scratchdet.service.retention import prune
-from service.helpers import MakeClient, photo_bytes, wait_ready
+from service.helpers import BOTH_DATABASES, MakeClient, photo_bytes, wait_ready
 
+pytestmark = BOTH_DATABASES
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
 
 
@@ -39,8 +43,8 @@ def remaining(history: History, storage: Path) -> tuple[list[str], list[str]]:
     return sorted(r.id for r in rows), sorted(p.stem for p in storage.iterdir())
 
 
-def test_prune_by_age_and_by_count(tmp_path: Path) -> None:
-    history = open_history(f"sqlite:///{tmp_path / 'h.db'}")
+def test_prune_by_age_and_by_count(tmp_path: Path, db_url: str) -> None:
+    history = open_history(db_url)
     storage = tmp_path / "photos"
     add_aged(history, storage, [0.5, 40, 10, 31, 2])  # id00..id04
     outside = tmp_path / "keep.jpg"
@@ -58,8 +62,8 @@ def test_prune_by_age_and_by_count(tmp_path: Path) -> None:
     history.close()
 
 
-def test_prune_in_batches_and_with_missing_photos(tmp_path: Path) -> None:
-    history = open_history(f"sqlite:///{tmp_path / 'h.db'}")
+def test_prune_in_batches_and_with_missing_photos(tmp_path: Path, db_url: str) -> None:
+    history = open_history(db_url)
     storage = tmp_path / "photos"
     add_aged(history, storage, [float(d) for d in range(1, 13)])
     (storage / "id11.jpg").unlink()  # its photo was lost already: the row still goes
@@ -96,8 +100,8 @@ def test_serve_prunes_at_start(make_client: MakeClient, settings: ServiceSetting
     assert [p.stem for p in settings.storage_dir.iterdir()] == ["id01"]
 
 
-def test_history_prune_command(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'h.db'}"
+def test_history_prune_command(tmp_path: Path, db_url: str) -> None:
+    db = db_url
     storage = tmp_path / "photos"
     history = open_history(db)
     add_aged(history, storage, [3, 2, 1])

@@ -1,4 +1,8 @@
-"""Access control: API keys and roles, web sign-in cookies, trusted hosts, same-origin writes."""
+"""Access control: API keys and roles, web sign-in cookies, trusted hosts, same-origin writes.
+
+The tests of the key store (keys, sign-ins, revocation) run on SQLite and on PostgreSQL
+(``BOTH_DATABASES``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from scratchdet.service.keys import open_key_store
 from scratchdet.service.security import is_loopback, split_host, startup_refusal
-from service.helpers import MakeClient, photo_bytes, wait_ready
+from service.helpers import BOTH_DATABASES, MakeClient, photo_bytes, wait_ready
 
 PHOTO = {"photo": ("p.jpg", photo_bytes(), "image/jpeg")}
 
@@ -24,6 +28,7 @@ def anon(make_client: MakeClient) -> TestClient:
     return client
 
 
+@BOTH_DATABASES
 def test_no_key_or_a_bad_one_is_401(anon: TestClient) -> None:
     for headers, words in [
         ({}, "an API key is needed"),
@@ -124,6 +129,7 @@ def test_foreign_host_is_400(make_client: MakeClient) -> None:
     assert anything.get("/v1/inspections", headers={"Host": "evil.example"}).is_success
 
 
+@BOTH_DATABASES
 def test_cookie_sign_in_and_out(anon: TestClient, api_keys: dict[str, str]) -> None:
     wrong = anon.post("/v1/session", data={"key": "sdk_guess"})
     assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
@@ -146,6 +152,7 @@ def test_cookie_sign_in_and_out(anon: TestClient, api_keys: dict[str, str]) -> N
     assert expired.status_code == 401 and "sign in again" in expired.json()["detail"]
 
 
+@BOTH_DATABASES
 def test_revoked_key_and_its_sessions_are_refused(
     anon: TestClient, api_keys: dict[str, str], settings
 ) -> None:
@@ -167,6 +174,7 @@ def test_no_auth_lets_everyone_in(make_client: MakeClient) -> None:
     assert client.get("/v1/session").json()["auth"] is False
 
 
+@BOTH_DATABASES
 def test_keys_are_stored_hashed(settings) -> None:
     store = open_key_store(settings.db_url)
     key = store.create("line-3", "operator")
@@ -177,10 +185,14 @@ def test_keys_are_stored_hashed(settings) -> None:
         store.create("other", "root")
     with pytest.raises(ValueError, match="key name 'a b'"):
         store.create("a b", "viewer")
+    if settings.db_url.startswith("sqlite"):
+        with open(settings.db_url.split("///", 1)[1], "rb") as db:
+            assert key.encode() not in db.read()
+    else:
+        with store.engine.connect() as connection:
+            rows = [r[0] for r in connection.exec_driver_sql("SELECT t::text FROM api_keys t")]
+        assert len(rows) == 1 and "line-3" in rows[0] and key not in rows[0]
     store.close()
-    raw = (settings.db_url.split("///", 1)[1])
-    with open(raw, "rb") as db:
-        assert key.encode() not in db.read()
 
 
 @pytest.mark.parametrize(
@@ -192,6 +204,7 @@ def test_split_host(value: str, expected: tuple[str, int | None]) -> None:
     assert split_host(value) == expected
 
 
+@BOTH_DATABASES
 def test_startup_refusals(settings, api_keys: dict[str, str], tmp_path) -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")

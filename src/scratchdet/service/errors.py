@@ -7,8 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from scratchdet.service.db import Trouble, database_trouble
 
 log = logging.getLogger("scratchdet.service")
 
@@ -45,10 +48,9 @@ def error_response(
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
-def database_unavailable(error: OperationalError, retry_after_s: int) -> ServiceError:
+def database_unavailable(trouble: Trouble, retry_after_s: int) -> ServiceError:
     """A locked, busy or unreachable history database: 503 with ``Retry-After``."""
-    text = str(error.orig or error).lower()
-    busy = "locked" in text or "busy" in text or "lock timeout" in text
+    busy = trouble == "busy"
     what = "busy (locked by another writer)" if busy else "unavailable"
     return ServiceError(
         503, "database_busy" if busy else "database_unavailable",
@@ -71,11 +73,16 @@ async def _service_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, OperationalError)
-    log.warning("history database error on %s %s: %s", request.method, request.url.path,
-                error.orig or error)
+    """SQLite's "database is locked", PostgreSQL's lock timeout or a lost connection: 503;
+    any other database error (a missing table, bad SQL) is a bug: 500."""
+    trouble = database_trouble(error)
+    if trouble is None:
+        return await _unexpected(request, error)
+    orig = getattr(error, "orig", None)
+    log.warning("history database %s on %s %s: %s", trouble, request.method, request.url.path,
+                orig or error)
     settings = getattr(getattr(request.app.state, "service", None), "settings", None)
-    refusal = database_unavailable(error, getattr(settings, "retry_after_s", 2))
+    refusal = database_unavailable(trouble, getattr(settings, "retry_after_s", 2))
     return error_response(refusal.status, refusal.code, refusal.detail, refusal.headers)
 
 
@@ -102,7 +109,8 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
-    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
