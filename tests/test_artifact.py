@@ -7,6 +7,7 @@ TrainConfig) and the ``scratchdet`` metadata of an ONNX export (``scratchdet-onn
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -139,3 +140,17 @@ def test_bad_model_files_are_named(tmp_path: Path) -> None:
     onnx.write_bytes(b"x")
     with pytest.raises(ArtifactError, match=r"m\.onnx: an ONNX file holds a graph"):
         read_checkpoint(onnx)
+
+
+def test_model_id_names_the_file_and_its_hash_in_at_most_213_chars(tmp_path: Path) -> None:
+    from scratchdet.artifact import MAX_ID_NAME, model_id
+
+    short = tmp_path / "model.onnx"
+    short.write_bytes(b"weights")
+    digest = hashlib.sha256(b"weights").hexdigest()[:12]
+    assert model_id(short) == f"model.onnx@{digest}"
+    long = tmp_path / ("m" * 240 + ".onnx")
+    long.write_bytes(b"weights")
+    got = model_id(long)
+    assert got.startswith("m" * (MAX_ID_NAME - 3) + "...@") and len(got) == MAX_ID_NAME + 13
+    assert got.endswith(f"@{digest}")  # same bytes, same hash

@@ -292,11 +292,17 @@ def read_spec(path: str | Path) -> ModelSpec:
     return read_checkpoint(path)[1]
 
 
+#: The longest file name a model id keeps (the history stores ids in 255 characters).
+MAX_ID_NAME = 200
+
+
 def model_id(path: str | Path) -> str:
-    """``<file name>@<first 12 hex digits of its SHA-256>``: names the exact weights used."""
+    """``<file name>@<first 12 hex digits of its SHA-256>``: names the exact weights used
+    (a file name over :data:`MAX_ID_NAME` characters is cut, ending in ``...``)."""
     path = Path(path)
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-    return f"{path.name}@{digest.hexdigest()[:12]}"
+    name = path.name if len(path.name) <= MAX_ID_NAME else path.name[:MAX_ID_NAME - 3] + "..."
+    return f"{name}@{digest.hexdigest()[:12]}"

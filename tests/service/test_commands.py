@@ -56,3 +56,16 @@ def test_serve_refuses_a_reachable_host_without_keys(tmp_path: Path) -> None:
     res = runner.invoke(app, ["serve", "--tiny-random", "--host", "0.0.0.0", "--db", db])
     assert res.exit_code == 2
     assert f"scratchdet token create admin --role admin --db {db}" in res.output
+
+
+def test_a_database_that_cannot_be_opened_is_named_not_a_traceback(tmp_path: Path) -> None:
+    down = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+    for args in (["token", "list", "--db", down],
+                 ["history", "prune", "--db", down, "--storage", str(tmp_path), "--max-photos",
+                  "1"],
+                 ["serve", "--tiny-random", "--db", down, "--port", "1"],
+                 ["token", "list", "--db", "nosuchdriver://x"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "error: cannot open the history database" in result.output, result.output
+        assert "Traceback" not in result.output

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from scratchdet.commands.extras import open_database
 from scratchdet.commands.serve import DEFAULT_DB
 
 history_app = typer.Typer(help="The inspection service's history.", no_args_is_help=True)
@@ -35,7 +36,7 @@ def prune_history(
     if not storage.is_dir():
         typer.echo(f"error: --storage {storage}: the photo folder does not exist", err=True)
         raise typer.Exit(2)
-    history = open_history(db)
+    history = open_database(open_history, db)
     try:
         pruned = prune(history, storage, keep_days, max_photos)
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from scratchdet.commands import options
+from scratchdet.commands.extras import open_database
 
 DEFAULT_DB = "sqlite:///scratchdet-service/history.db"
 
@@ -40,9 +41,12 @@ def _load_inspector(checkpoint: Path | None, tiny_random: bool, max_side: int | 
 
 
 def _check_access(host: str, auth: bool, db: str) -> None:
-    """Refuse (exit 2) --no-auth off loopback, and a reachable service without any key."""
+    """Refuse (exit 2) a history database that cannot be opened, --no-auth off loopback, and
+    a reachable service without any key."""
+    from scratchdet.service.db import open_history
     from scratchdet.service.security import startup_refusal
 
+    open_database(open_history, db).close()  # migrated now; a server that is down: exit 2
     refusal = startup_refusal(host, auth, db)
     if refusal is not None:
         typer.echo(f"error: {refusal}", err=True)

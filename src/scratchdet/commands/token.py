@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from scratchdet.commands.extras import open_database
 from scratchdet.commands.serve import DEFAULT_DB
 
 token_app = typer.Typer(
@@ -27,7 +28,7 @@ def create(
     """Make a key; it is printed once, on the last line, and only its hash is kept."""
     from scratchdet.service.keys import open_key_store
 
-    store = open_key_store(db)
+    store = open_database(open_key_store, db)
     try:
         key = store.create(name, role)
     except ValueError as err:
@@ -44,7 +45,7 @@ def list_keys(db: str = DB) -> None:
     """The keys: name, role, creation time (never the keys themselves)."""
     from scratchdet.service.keys import open_key_store
 
-    store = open_key_store(db)
+    store = open_database(open_key_store, db)
     try:
         keys = store.list()
     finally:
@@ -63,7 +64,7 @@ def revoke(name: str = typer.Argument(..., help="The key's name."), db: str = DB
     """Delete a key: it (and every page signed in with it) is refused from now on."""
     from scratchdet.service.keys import open_key_store
 
-    store = open_key_store(db)
+    store = open_database(open_key_store, db)
     try:
         removed = store.revoke(name)
     finally:
