@@ -3,13 +3,12 @@ both decoders refuse broken files and decompression bombs with a ValueError nami
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from data.builders import png_claiming as _png_claiming
 from scratchdet.imaging import decode_at_scale, open_shrunk
 
 
@@ -38,19 +37,6 @@ def test_upright_swaps_sides_for_orientation_6(tmp_path: Path) -> None:
     assert img.size == (200, 300)
     plain, plain_full = open_shrunk(path, 300)
     assert plain_full == (1200, 800) and plain.size == (300, 200)
-
-
-def _png_claiming(path: Path, side: int) -> Path:
-    """A tiny grey PNG whose header claims ``side`` x ``side`` pixels (a decompression bomb)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * (side + 1)))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b""))
-    return path
 
 
 @pytest.mark.parametrize("decode", [decode_at_scale, lambda p: open_shrunk(p, 300)])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from data.builders import png_claiming as _png_claiming
 from scratchdet.cli import app
 from scratchdet.data.photos import collect_photos
 from scratchdet.inference import run
@@ -134,19 +133,6 @@ def test_onnx_runtime_gives_the_torch_detections(
     assert torch_res.error is None and onnx_res.error is None
     assert len(onnx_res.detections) == pytest.approx(len(torch_res.detections), abs=2)
     assert onnx_res.max_score() == pytest.approx(torch_res.max_score(), abs=1e-3)
-
-
-def _png_claiming(path: Path, side: int) -> Path:
-    """A tiny grey PNG whose header claims ``side`` x ``side`` pixels (a decompression bomb)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * (side + 1)))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b""))
-    return path
 
 
 def test_bomb_among_good_photos_is_skipped_and_left_out_of_evaluate(

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from scratchdet.geometry.tiling import box_iou
+
 
 @dataclass(frozen=True)
 class BoxStats:
@@ -70,15 +72,6 @@ def _xyxy(boxes: Sequence[Sequence[float]]) -> np.ndarray:
     return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def box_stats(gt: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
               threshold: float, iou: float = 0.5) -> BoxStats:
     """Counts of ``detections`` scoring >= ``threshold`` against the COCO dict ``gt``."""
@@ -100,7 +93,7 @@ def box_stats(gt: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
         if not dets:
             matched += [0] * len(gts)
             continue
-        hit = _iou(_xyxy(gts), _xyxy(dets)) >= iou
+        hit = box_iou(_xyxy(gts), _xyxy(dets)) >= iou
         matched += [int(n) for n in hit.sum(1)]
         unmatched += int((~hit.any(0)).sum())
     return BoxStats(float(threshold), float(iou), tuple(matched), tuple(false_clean), unmatched)
