@@ -90,7 +90,8 @@ def benchmark(
             max_single=max_single or None, tile_size=tile_size, min_overlap=min_overlap,
             tta=flips, threads=threads, repeat=repeat, warmup=warmup, seed_baseline=seed_baseline,
             seed_photos=seed_photos or None, seed_min_size=seed_min, seed_max_size=seed_max,
-            compare_runtimes=compare_runtimes and not str(checkpoint or "").endswith(".onnx"),
+            compare_runtimes=compare_runtimes and not (
+                str(checkpoint or "").endswith(".onnx") and runtime != "openvino"),
         )
         result = bench.run_benchmark(photos, settings)
     except (FileNotFoundError, ValueError) as err:
