@@ -19,6 +19,8 @@ from scratchdet.commands import predict as predict_commands
 from scratchdet.commands import serve as serve_commands
 from scratchdet.commands import token as token_commands
 from scratchdet.commands import train as train_commands
+from scratchdet.commands import val as val_commands
+from scratchdet.commands import watch as watch_commands
 
 app = typer.Typer(
     name="scratchdet",
@@ -54,3 +56,5 @@ predict_commands.register(app)
 serve_commands.register(app)
 token_commands.register(app)
 train_commands.register(app)
+val_commands.register(app)
+watch_commands.register(app)

@@ -63,6 +63,18 @@ def test_crop_windows_keep_context_and_stay_inside() -> None:
     assert w2[:2] == (0, 0) and w2[2] <= 640
 
 
+def test_crop_windows_skip_boxes_already_inside_a_crop() -> None:
+    from scratchdet.evaluation.analysis import BoxView
+
+    spec = CropSpec(margin=64, min_side=192, max_crops=2)
+    boxes = [BoxView((100, 100, 40, 30), None, False),
+             BoxView((110, 105, 20, 10), 0.6, False),  # inside the first window: no crop
+             BoxView((100, 100, 40, 30), 0.5, False),  # the same box again: no crop
+             BoxView((400, 300, 20, 20), 0.4, False),
+             BoxView((10, 400, 20, 20), 0.3, False)]  # beyond max_crops windows
+    assert crop_windows(boxes, (640, 480), spec) == [(24, 19, 217, 212), (314, 214, 507, 407)]
+
+
 def test_write_analysis_on_tiny_photos(tmp_path: Path) -> None:
     images = tmp_path / "img"
     images.mkdir()

@@ -45,28 +45,22 @@ def predict(
     the others are written), 2 for bad arguments or a model that cannot be loaded.
     """
     from scratchdet.data.photos import collect_photos
-    from scratchdet.evaluation.verdict_threshold import resolve_threshold
     from scratchdet.inference import run
-    from scratchdet.inference.load import build_predictor, load_model
-    from scratchdet.inference.tta import parse_tta
 
     try:
-        flips = parse_tta(tta)
         photos = collect_photos(sources)
         ids = run.image_ids(photos, gt)
-        model = load_model(checkpoint, runtime, device, threads or None)
-        threshold, how = resolve_threshold(threshold, threshold_from, threshold_group,
-                                           default=model.spec.threshold)
-        if how is None and threshold_from is None and model.spec.threshold_source != "default":
-            how = f"threshold {threshold:.4g} from the model ({model.spec.threshold_source})"
-        predictor = build_predictor(model, batch_size=batch_size, score_threshold=score_thr,
-                                    scale=scale, max_single=max_single or None, tta=flips)
+        model, predictor, threshold, how = open_predictor(
+            checkpoint, runtime=runtime, device=device, threads=threads, threshold=threshold,
+            threshold_from=threshold_from, threshold_group=threshold_group, tta=tta,
+            batch_size=batch_size, score_thr=score_thr, scale=scale, max_single=max_single)
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     if how and not quiet:
         typer.echo(how)
-    results = _run(run, predictor, photos, ids, list(model.spec.category_ids), quiet)
+    results = predict_with_progress(run, predictor, photos, ids,
+                                    list(model.spec.category_ids), quiet)
     failed = [r for r in results if r.error is not None]
     try:
         files = run.write_outputs(results, ids, out, threshold, force)
@@ -88,8 +82,36 @@ def predict(
         raise typer.Exit(1)
 
 
-def _run(run: Any, predictor: Any, photos: list[Path], ids: dict[str, int],
-         category_ids: list[int], quiet: bool) -> list[Any]:
+def open_predictor(
+    checkpoint: Path, *, runtime: str = "auto", device: str = "cpu", threads: int = 0,
+    threshold: float | None = None, threshold_from: Path | None = None,
+    threshold_group: str = "all", tta: str = "", batch_size: int = 2, score_thr: float = 0.05,
+    scale: float = 1.0, max_single: int = DEFAULT_MAX_SINGLE,
+) -> tuple[Any, Any, float, str | None]:
+    """The model, its predictor, the verdict threshold and a note saying where the threshold
+    came from (``None``: nothing to say), as ``predict`` (and ``watch``) run them.
+
+    Raises:
+        ValueError: a bad option, or a model file that cannot be loaded (``ArtifactError``).
+        FileNotFoundError: a missing ``threshold_from``.
+    """
+    from scratchdet.evaluation.verdict_threshold import resolve_threshold
+    from scratchdet.inference.load import build_predictor, load_model
+    from scratchdet.inference.tta import parse_tta
+
+    flips = parse_tta(tta)
+    model = load_model(checkpoint, runtime, device, threads or None)
+    threshold, how = resolve_threshold(threshold, threshold_from, threshold_group,
+                                       default=model.spec.threshold)
+    if how is None and threshold_from is None and model.spec.threshold_source != "default":
+        how = f"threshold {threshold:.4g} from the model ({model.spec.threshold_source})"
+    predictor = build_predictor(model, batch_size=batch_size, score_threshold=score_thr,
+                                scale=scale, max_single=max_single or None, tta=flips)
+    return model, predictor, threshold, how
+
+
+def predict_with_progress(run: Any, predictor: Any, photos: list[Path], ids: dict[str, int],
+                          category_ids: list[int], quiet: bool) -> list[Any]:
     """Predict with a progress bar on stderr; warnings for unreadable photos."""
     from tqdm import tqdm
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,32 +10,13 @@ from typing import Any
 from scratchdet.inference.torch_runtime import load_torch_model
 from scratchdet.report import Html, Image, Table, Text, markdown_blocks
 from scratchdet.report.html import Block
+from scratchdet.report.training import read_training_log, training_curves_png
 
 
 def loss_curve_png(run_dir: Path) -> bytes | None:
-    """``train/loss`` against the step from the run's CSV log (None when there is none)."""
-    points: list[tuple[float, float]] = []
-    for path in sorted((run_dir / "logs" / "csv").glob("version_*/metrics.csv")):
-        with path.open(newline="", encoding="utf-8") as f:
-            points += [(float(r["step"]), float(r["train/loss"])) for r in csv.DictReader(f)
-                       if r.get("train/loss")]
-    if not points:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(*zip(*sorted(points), strict=True), lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("train loss")
-    ax.grid(alpha=0.3)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    """The run's training curves (None when it has no CSV log): see
+    :mod:`scratchdet.report.training`."""
+    return training_curves_png(read_training_log(run_dir))
 
 
 def model_blocks(model_path: Path, facts: Mapping[str, Any], run_dir: Path | None) -> list[Block]:

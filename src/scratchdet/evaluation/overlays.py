@@ -63,10 +63,19 @@ def overlay(path: Path, photo: PhotoAnalysis, max_side: int = 1600) -> Image.Ima
 def crop_windows(
     boxes: Sequence[BoxView], size: tuple[int, int], spec: CropSpec
 ) -> list[tuple[int, int, int, int]]:
-    """Full-resolution windows ``(x0, y0, x1, y1)`` around ``boxes``, clipped to the photo."""
-    windows = []
-    for box in boxes[: spec.max_crops]:
+    """Full-resolution windows ``(x0, y0, x1, y1)`` around ``boxes``, clipped to the photo.
+
+    At most ``spec.max_crops`` windows, in the order of ``boxes``; a box lying wholly inside
+    an earlier window gets none (every box is drawn on every crop, so it shows there).
+    """
+    windows: list[tuple[int, int, int, int]] = []
+    for box in boxes:
+        if len(windows) >= spec.max_crops:
+            break
         x, y, w, h = box.bbox
+        if any(x0 <= x and y0 <= y and x + w <= x1 and y + h <= y1
+               for x0, y0, x1, y1 in windows):
+            continue
         cx, cy = x + w / 2, y + h / 2
         half_w = max(w / 2 + spec.margin, spec.min_side / 2)
         half_h = max(h / 2 + spec.margin, spec.min_side / 2)

@@ -6,7 +6,7 @@ Working from the JSON dict lets the report redraw them from an evaluation output
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -80,6 +80,25 @@ def thresholds_png(part: Mapping[str, Any]) -> bytes:
         ax.plot(thr, frr, color=colour, linestyle="--", label=f"{name}: clean rejected")
     ax.set(xlabel="score threshold (reject when score >= t)", ylabel="share of parts",
            xlim=(0, 1), ylim=(0, 1.02), title="Part level by threshold")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _png(fig)
+
+
+def prf1_png(curve: Sequence[Mapping[str, Any]], title: str,
+             threshold: float | None = None) -> bytes:
+    """Precision, recall and F1 against the confidence threshold (``PRF1Point.to_dict()``
+    rows); a dotted line at the operating ``threshold``. Undefined values are left out."""
+    fig, ax = _figure()
+    for key, colour in (("precision", "C0"), ("recall", "C1"), ("f1", "C2")):
+        points = [(c["threshold"], c[key]) for c in curve if c[key] is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), color=colour, label=key if key != "f1" else "F1")
+    if threshold is not None:
+        ax.axvline(threshold, color="grey", linestyle=":", linewidth=1.2,
+                   label=f"threshold {threshold:.3g}")
+    ax.set(xlabel="confidence threshold (kept when score >= t)", ylabel="value", xlim=(0, 1),
+           ylim=(0, 1.02), title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return _png(fig)

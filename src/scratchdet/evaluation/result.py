@@ -150,7 +150,7 @@ def part_level_rows(
     """Header + one row per threshold: caught/scratched and rejected/clean per group."""
     header = ["threshold"]
     for g in groups:
-        header += [f"{g} caught", f"{g} rejected"]
+        header += [f"{g}: scratched caught", f"{g}: clean rejected"]
     rows = [header]
     for t in thresholds:
         row = [f"{t:.2f}"]

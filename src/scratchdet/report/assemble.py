@@ -19,7 +19,7 @@ from scratchdet.evaluation.config import DEFAULT_THRESHOLDS
 from scratchdet.evaluation.image_level import PartLevelResult
 from scratchdet.evaluation.plots import pr_curves_png, roc_png, thresholds_png
 from scratchdet.evaluation.result import part_level_rows
-from scratchdet.report.html import Block, Image, Report, Table, Text, markdown_blocks
+from scratchdet.report.html import Block, Gallery, Image, Report, Table, Text, markdown_blocks
 
 
 def _read_json(path: Path) -> Any:
@@ -54,12 +54,23 @@ def dataset_blocks_from_metrics(metrics: Mapping[str, Any]) -> list[Block]:
     return [Text(f"Ground truth: {metrics['source']}"), Table(header, rows)]
 
 
+#: What the report prints for a metric that is undefined (COCOeval's -1: no GT box there).
+EMPTY_CELL = "\u2013"
+
+
+def cell(value: float | None, digits: int = 3) -> str:
+    """A metric for a table: ``digits`` decimals, :data:`EMPTY_CELL` when undefined (None or
+    COCOeval's negative "no ground truth" value)."""
+    return EMPTY_CELL if value is None or value < 0 else f"{value:.{digits}f}"
+
+
 def metrics_blocks(metrics: Mapping[str, Any]) -> list[Block]:
     """The AP/AR table and the PR curves."""
     table = metrics["table"]
     note = (f"COCOeval bbox, maxDets {metrics['max_dets']}, subgroups by "
-            f"{metrics['group_by']}; -1.000 means no GT box in that band.")
-    return [Text(note), Table(table[0], table[1:]), Image(pr_curves_png(metrics), width=600)]
+            f"{metrics['group_by']}; {EMPTY_CELL} means no GT box in that band.")
+    rows = [[EMPTY_CELL if c.startswith("-1.") else c for c in row] for row in table[1:]]
+    return [Text(note), Table(table[0], rows), Image(pr_curves_png(metrics), width=600)]
 
 
 def part_level_blocks(
@@ -92,17 +103,30 @@ def worst_photo_blocks(analysis_dir: Path, max_crops: int = 6) -> list[Block]:
         f"Photos ranked by per-photo AP50 (ties: misses, then false boxes), detections with "
         f"score >= {data['score_thr']}; {data['photos_present']} of {data['photos_total']} "
         "photos are on disk and can be drawn. GT green, matched blue, false red.")]
+    seen: set[str] = set()
     for e in data["worst"]:
-        ap = "n/a (clean)" if e["ap50"] is None else f"{e['ap50']:.3f}"
-        caption = (f"#{e['rank']} {e['file_name']} ({e['group']}): AP50 {ap}, "
-                   f"{e['misses']} missed of {e['gt_boxes']}, {e['false_boxes']} false boxes")
-        blocks.append(Image.from_path(analysis_dir / e["overlay"], caption, width=800))
-        blocks += [Image.from_path(analysis_dir / c) for c in e["crops"][:max_crops]]
+        if e["file_name"] in seen:
+            continue
+        seen.add(e["file_name"])
+        blocks.append(_photo_gallery(analysis_dir, e, max_crops))
     cols = ["file_name", "group", "ap50", "gt_boxes", "misses", "false_boxes", "present"]
-    rows = [["" if p[c] is None else (f"{p[c]:.3f}" if c == "ap50" else str(p[c])) for c in cols]
-            for p in data["photos"][:20]]
+    rows = [["n/a" if p[c] is None else (f"{p[c]:.3f}" if c == "ap50" else str(p[c]))
+             for c in cols] for p in data["photos"][:20]]
     blocks.append(Table(cols, rows, caption="20 worst photos (all photos, on disk or not)"))
     return blocks
+
+
+def _photo_gallery(analysis_dir: Path, entry: Mapping[str, Any], max_crops: int) -> Gallery:
+    """One photo's overlay, then its crops (each file once, in order), in one row."""
+    ap = "n/a (clean)" if entry["ap50"] is None else f"{entry['ap50']:.3f}"
+    title = (f"#{entry['rank']} {entry['file_name']} ({entry['group'] or 'no group'}): AP50 "
+             f"{ap}, {entry['misses']} missed of {entry['gt_boxes']}, "
+             f"{entry['false_boxes']} false boxes")
+    crops = list(dict.fromkeys(entry["crops"]))[:max_crops]
+    images = [Image.from_path(analysis_dir / entry["overlay"], "whole photo", width=800)]
+    images += [Image.from_path(analysis_dir / c, f"crop {j + 1} of {entry['file_name']}")
+               for j, c in enumerate(crops)]
+    return Gallery(title, images)
 
 
 def build_report(

@@ -5,8 +5,8 @@
 >>> report.write("report.html")  # doctest: +SKIP
 
 A section holds blocks: :class:`Html` (trusted markup), :class:`Text` (escaped),
-:class:`Table` and :class:`Image`; a plain ``str`` is taken as HTML. Later issues add
-their own sections (model, benchmark) the same way.
+:class:`Table`, :class:`Image` and :class:`Gallery` (images kept together in one row); a plain
+``str`` is taken as HTML. Later issues add their own sections (model, benchmark) the same way.
 """
 
 from __future__ import annotations
@@ -76,7 +76,16 @@ class Image:
         return cls(p.read_bytes(), mime, caption, width)
 
 
-Block = Html | Text | Table | Image | str
+@dataclass(frozen=True)
+class Gallery:
+    """Images of one subject (a photo's overlay and its crops) kept together in one row
+    under a heading, so that the next subject starts on a new row."""
+
+    title: str
+    images: Sequence[Image]
+
+
+Block = Html | Text | Table | Image | Gallery | str
 
 
 @dataclass
@@ -107,13 +116,16 @@ def _render_block(block: Block) -> str:
         )
         cap = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
         return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if isinstance(block, Gallery):
+        figures = "".join(_render_block(img) for img in block.images)
+        return f'<div class="gallery"><h3>{html.escape(block.title)}</h3>{figures}</div>'
     if isinstance(block, Image):
         uri = f"data:{block.mime};base64,{base64.b64encode(block.data).decode('ascii')}"
         width = f' width="{block.width}"' if block.width else ""
         cap = f"<figcaption>{html.escape(block.caption)}</figcaption>" if block.caption else ""
         return f'<figure><img src="{uri}"{width} alt="{html.escape(block.caption)}">{cap}</figure>'
     raise TypeError(f"unsupported report block {type(block).__name__}; "
-                    "expected Html, Text, Table, Image or str")
+                    "expected Html, Text, Table, Image, Gallery or str")
 
 
 _STYLE = """
@@ -124,6 +136,9 @@ th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f0f0
 td:first-child,th:first-child{text-align:left}caption{text-align:left;font-weight:bold}
 figure{display:inline-block;margin:0.5em;vertical-align:top}img{max-width:100%}
 figcaption{font-size:0.85em;color:#555;max-width:600px}pre{background:#f6f6f6;padding:0.6em}
+ul.toc{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0.3em 1.2em}
+.gallery{display:block;clear:both;border-top:1px solid #ddd;margin:1em 0;padding-top:0.3em}
+.gallery h3{font-size:1em;margin:0.3em 0}
 """
 
 
@@ -137,7 +152,7 @@ class Report:
     def add_section(self, title: str, *blocks: Block) -> Section:
         """Append a section; more blocks can be appended to the returned ``Section.blocks``."""
         for block in blocks:
-            if not isinstance(block, Html | Text | Table | Image | str):
+            if not isinstance(block, Html | Text | Table | Image | Gallery | str):
                 raise TypeError(f"section '{title}': unsupported block {type(block).__name__}")
         section = Section(title, list(blocks))
         self.sections.append(section)
@@ -150,7 +165,7 @@ class Report:
         parts = [
             "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
             f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style></head><body>",
-            f"<h1>{html.escape(self.title)}</h1>", f"<ul>{toc}</ul>",
+            f"<h1>{html.escape(self.title)}</h1>", f'<ul class="toc">{toc}</ul>',
         ]
         for s in self.sections:
             parts.append(f'<h2 id="{s.anchor}">{html.escape(s.title)}</h2>')

@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -22,9 +21,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from scratchdet.service.config import ACCEPTED_TYPES
 from scratchdet.service.db import HistoryFilter, InspectionRow
 from scratchdet.service.errors import ServiceError
-from scratchdet.service.imaging import decode_photo, render_overlay, write_atomic
+from scratchdet.service.imaging import decode_photo, render_overlay
 from scratchdet.service.inspector import InspectionResult, Inspector
 from scratchdet.service.keys import Principal
+from scratchdet.service.recording import store_and_record
 from scratchdet.service.retention import prune, remove_photos
 from scratchdet.service.schemas import (
     ErrorBody,
@@ -106,21 +106,10 @@ def _inspect_upload(
 
 def _store(state: ServiceState, outcome: _Outcome, name: str, threshold: float) -> InspectionRow:
     """Keep the photo (atomic write) and add its history row."""
-    inspection_id = uuid.uuid4().hex
-    path = state.settings.storage_dir / f"{inspection_id}{_SUFFIX[outcome.pil_format]}"
-    write_atomic(path, outcome.data)
-    result = outcome.result
-    row = InspectionRow(
-        id=inspection_id, created_at=datetime.now(UTC), filename=name[:255],
-        photo_path=str(path), width=outcome.width, height=outcome.height, threshold=threshold,
-        verdict=result.verdict, num_boxes=len(result.boxes), boxes=result.boxes,
-        scores=result.scores, timings=outcome.timings, model_id=result.model_id,
-    )
-    try:
-        state.history.add(row)
-    except Exception:
-        path.unlink(missing_ok=True)
-        raise
+    row = store_and_record(
+        state.history, state.settings.storage_dir, outcome.data, _SUFFIX[outcome.pil_format],
+        outcome.result, name=name, size=(outcome.width, outcome.height), threshold=threshold,
+        timings=outcome.timings)
     _apply_retention(state)
     return row
 
