@@ -67,3 +67,16 @@ def test_bomb_warning_zone_is_refused_too(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4000)
     img, full = decode_at_scale(path, 0.5)
     assert full == (64, 48) and img.size == (32, 24)
+
+
+def test_cut_crops_resizes_each_window() -> None:
+    import numpy as np
+    from PIL import Image
+
+    from scratchdet.imaging import cut_crops
+
+    pixels = np.zeros((100, 200, 3), dtype=np.uint8)
+    pixels[:, 100:] = 255  # right half white
+    crops = cut_crops(Image.fromarray(pixels), [[0, 0, 50, 50], [120, 10, 200, 90]], 32)
+    assert crops.shape == (2, 32, 32, 3) and crops.dtype == np.uint8
+    assert crops[0].max() == 0 and crops[1].min() == 255

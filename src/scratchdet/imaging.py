@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 Colour = tuple[int, int, int]
@@ -141,3 +142,14 @@ def xywh_to_xyxy(box: Sequence[float]) -> tuple[float, float, float, float]:
     """COCO ``[x, y, w, h]`` -> ``(x0, y0, x1, y1)``."""
     x, y, w, h = box
     return (x, y, x + w, y + h)
+
+
+def cut_crops(image: Image.Image, windows: Sequence[Sequence[int]], size: int) -> np.ndarray:
+    """``uint8 [N, size, size, 3]`` RGB crops of ``image`` at integer ``windows`` (x0, y0, x1, y1,
+    e.g. from :func:`scratchdet.geometry.crops.crop_windows`), each resized to ``size`` square
+    (bilinear; a window larger than ``size`` is reduced with antialiasing)."""
+    out = np.empty((len(windows), size, size, 3), dtype=np.uint8)
+    for k, (x0, y0, x1, y1) in enumerate(windows):
+        crop = image.crop((int(x0), int(y0), int(x1), int(y1)))
+        out[k] = np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0))
+    return out
