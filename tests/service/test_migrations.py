@@ -1,5 +1,6 @@
 """Alembic migrations at start-up: a fresh database, one made by ``create_all`` before
-migrations (stamped, its rows kept), concurrent start-ups; on SQLite and PostgreSQL."""
+migrations (stamped, its rows kept), one of revision 0001 upgraded in place to the operator
+review (0002), concurrent start-ups; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -31,16 +32,19 @@ from sqlalchemy.pool import NullPool
 
 from scratchdet.service.db import (
     Base,
+    DecisionRow,
+    HistoryFilter,
     InspectionRow,
     alembic_config,
     head_revision,
     make_engine,
     open_history,
 )
-from scratchdet.service.keys import KeyStore, open_key_store
+from scratchdet.service.keys import KeyStore, Principal, open_key_store
 from service.helpers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
+ALL_TABLES = {"inspections", "api_keys", "web_sessions", "decisions", "alembic_version"}
 
 
 def legacy_metadata(with_keys: bool = True) -> MetaData:
@@ -95,13 +99,13 @@ def schema_of(engine: Engine) -> tuple[set[str], str | None]:
 def test_fresh_database_is_migrated_to_the_models(db_url: str) -> None:
     history = open_history(db_url)
     tables, revision = schema_of(history.engine)
-    assert tables == {"inspections", "api_keys", "web_sessions", "alembic_version"}
-    assert revision == head_revision() == "0001"
+    assert tables == ALL_TABLES
+    assert revision == head_revision() == "0002"
     with history.engine.connect() as connection:  # the migrations make what the models say
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     history.close()
     again = open_history(db_url)  # at head: nothing to do
-    assert schema_of(again.engine)[1] == "0001"
+    assert schema_of(again.engine)[1] == "0002"
     again.close()
 
 
@@ -116,6 +120,7 @@ def test_database_from_before_migrations_is_stamped(db_url: str) -> None:
     assert row is not None and row.boxes == [[1.0, 2.0, 3.0, 4.0]]
     assert row.created_at == datetime(2026, 11, 20, 9, 30)
     assert row.timings == {"total_ms": 812.5}
+    assert (row.serial, row.part_box, row.below_scores) == (None, None, None)
     history.add(InspectionRow(
         id="new1", created_at=datetime(2026, 11, 27, tzinfo=UTC), filename="q.jpg",
         photo_path="/photos/new1.jpg", width=10, height=10, threshold=0.5, verdict="pass",
@@ -132,8 +137,7 @@ def test_database_from_before_api_keys_gets_them(db_url: str) -> None:
     store = open_key_store(db_url)
     key = store.create("admin", "admin")
     assert store.verify(key) is not None
-    assert schema_of(store.engine) == (
-        {"inspections", "api_keys", "web_sessions", "alembic_version"}, head_revision())
+    assert schema_of(store.engine) == (ALL_TABLES, head_revision())
     store.close()
     history = open_history(db_url)
     assert history.get("old1") is not None
@@ -169,7 +173,7 @@ def test_concurrent_start_ups_migrate_once(db_url: str) -> None:
     engine = create_engine(db_url, poolclass=NullPool)
     with engine.connect() as connection:
         versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-    assert versions == [("0001",)]
+    assert versions == [(head_revision(),)]
     engine.dispose()
 
 
@@ -192,3 +196,34 @@ def test_a_database_from_a_newer_version_is_refused(db_url: str) -> None:
     engine.dispose()
     with pytest.raises(RuntimeError, match="revision '0099', which this scratchdet does not"):
         open_history(db_url)
+
+
+def test_a_revision_0001_history_upgrades_in_place(db_url: str) -> None:
+    """The schema as revision 0001 made it (a key, a sign-in, a row): the upgrade to the
+    operator review keeps them all, and the old row takes decisions."""
+    engine = create_engine(db_url, poolclass=NullPool)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0001")
+    engine.dispose()
+    make_legacy(db_url)  # tables exist already: adds the 26 Nov row only
+    old_keys = KeyStore(create_engine(db_url, poolclass=NullPool))
+    key = old_keys.create("line-1", "operator")
+    token, _ = old_keys.open_session(Principal("line-1", "operator"), hours=1)
+    old_keys.close()
+    history = open_history(db_url)
+    assert schema_of(history.engine) == (ALL_TABLES, head_revision())
+    with history.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    row = history.get("old1")
+    assert row is not None and (row.scores, row.serial, row.below_boxes) == ([0.75], None, None)
+    history.add_decision(DecisionRow(inspection_id="old1", kind="confirm", boxes=row.boxes,
+                                     decided_by="line-1", decided_at=datetime.now(UTC)))
+    assert [d.kind for d in history.decisions(["old1"])["old1"]] == ["confirm"]
+    page, total = history.page(HistoryFilter(decision="confirm"), 10, 0)
+    assert ([r.id for r in page], total) == (["old1"], 1)
+    history.remove(["old1"])  # its decisions go with it
+    assert history.decisions(["old1"]) == {"old1": []}
+    history.close()
+    store = open_key_store(db_url)
+    assert store.verify(key) == store.session_principal(token) == Principal("line-1", "operator")
+    store.close()

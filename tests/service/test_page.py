@@ -8,23 +8,17 @@ Skipped with a reason when it is absent outside CI; a failure in CI (CI=true).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import httpx
-import pytest
 
 from scratchdet.service.app import create_app
 from scratchdet.service.config import ServiceSettings
 from scratchdet.service.inspector import Inspector
+from service.browser import CHROMIUM, CHROMIUM_ARGS, need_chromium, sign_in
 from service.helpers import serve_in_thread
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 RED_PIXELS_JS = """() => {
   const c = document.getElementById('viewer');
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -32,25 +26,6 @@ RED_PIXELS_JS = """() => {
   for (let i = 0; i < d.length; i += 4) if (d[i] > 230 && d[i+1] < 70 && d[i+2] < 70) n++;
   return n;
 }"""
-
-
-def sign_in(page, key: str, who: str) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator("#signin")).to_be_visible(timeout=30_000)
-    page.fill("#api-key", key)
-    page.click("#sign-in")
-    expect(page.locator("#who")).to_have_text(who, timeout=30_000)
-    assert page.evaluate("() => document.cookie") == ""  # HttpOnly: out of the script's reach
-
-
-def need_chromium() -> None:
-    if CHROMIUM.is_file():
-        return
-    reason = f"{CHROMIUM} not found; install it with `apt-get install -y chromium`"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def test_page_inspects_an_uploaded_sample_photo(

@@ -1,4 +1,5 @@
-"""``scratchdet data ...`` commands: fetch-sample, validate, convert, stats, split.
+"""``scratchdet data ...`` commands: fetch-sample, validate, convert, stats, split,
+from-history.
 
 Thin wrappers: the logic lives in ``scratchdet.data.*``; heavy imports stay inside functions.
 """
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from scratchdet.data.records import Dataset
 
 data_app = typer.Typer(
-    help="Dataset tools: fetch, validate, convert, stats, split.",
+    help="Dataset tools: fetch, validate, convert, stats, split, from-history.",
     no_args_is_help=True,
 )
 
@@ -267,3 +268,40 @@ def split_cmd(
         datasets = {name: records_from_coco(c, colours=cols) for name, c in splits.items()}
         typer.echo(format_summary(compute_stats(datasets, cols)))
         typer.echo("wrote " + ", ".join(str(p) for p in paths))
+
+
+@data_app.command("from-history")
+def from_history_cmd(
+    db: str = typer.Option(..., "--db", help="SQLAlchemy URL of the service's history."),
+    storage: Path = typer.Option(..., "--storage", help="The service's photo folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for images/ and annotations.json."),
+    link: bool = typer.Option(False, "--link", help="Symlink the photos instead of copying."),
+    colour: str | None = typer.Option(
+        None, "--colour", help="Colour prefix for photos whose uploaded name has none "
+        "(e.g. white: a station that sees only white parts)."),
+    colours: str = typer.Option("white,red", help=COLOURS_HELP),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT/annotations.json."),
+) -> None:
+    """Operator-reviewed inspections of the service -> a COCO training set in OUT.
+
+    A false alarm becomes a clean photo; confirmed and drawn (missed) boxes become scratch
+    boxes; unreviewed inspections are left out and counted. The result passes
+    `data validate OUT/annotations.json OUT/images`; to train on it with the sample, merge
+    the two (README, Service).
+    """
+    from scratchdet.commands.extras import open_database
+    from scratchdet.io import OutputExistsError
+    from scratchdet.service.db import open_history
+    from scratchdet.service.training_set import export_training_set
+
+    if not storage.is_dir():
+        _fail(f"--storage {storage}: the photo folder does not exist")
+    history = open_database(open_history, db)
+    try:
+        summary = export_training_set(history, storage, out, link=link, colour=colour,
+                                      colours=_colours(colours), force=force)
+    except OutputExistsError as err:
+        _fail(str(err))
+    finally:
+        history.close()
+    typer.echo(summary.describe())

@@ -100,6 +100,8 @@ def serve(
     ),
     tta: str = typer.Option(
         "", "--tta", help="Test-time flips (h, v, hv; comma-separated): ~2.4x slower per photo."),
+    shifts: str = typer.Option(
+        "6,14,22", help="Local hours the shifts start at (the page's pass rate per shift)."),
 ) -> None:
     """Serve POST /v1/inspect, the history, overlays, /healthz, /readyz and the web page at /.
 
@@ -110,8 +112,13 @@ def serve(
     from scratchdet.evaluation.verdict_threshold import resolve_threshold
     from scratchdet.service.app import create_app
     from scratchdet.service.config import DEFAULT_HOSTS, ServiceSettings
+    from scratchdet.service.passrate import parse_shifts
     from scratchdet.service.security import is_loopback
 
+    try:
+        shift_starts = parse_shifts(shifts)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--shifts") from None
     _check_access(host, not no_auth, db)
     inspector = _load_inspector(checkpoint, tiny_random, max_side, tta)
     spec = inspector.spec
@@ -134,7 +141,7 @@ def serve(
             queue_timeout_s=queue_timeout, request_timeout_s=request_timeout,
             db_busy_timeout_s=db_busy_timeout, keep_days=keep_days, max_photos=max_photos,
             default_threshold=threshold, threshold_min=threshold_min,
-            threshold_max=threshold_max,
+            threshold_max=threshold_max, shift_starts=shift_starts,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None

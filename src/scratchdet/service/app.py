@@ -22,6 +22,7 @@ from scratchdet.service.inspector import Inspector, InspectorFactory
 from scratchdet.service.keys import KeyStore
 from scratchdet.service.limits import BodyLimitMiddleware, InspectionGate
 from scratchdet.service.retention import prune
+from scratchdet.service.review_routes import review_router
 from scratchdet.service.routes import api_router, page_router
 from scratchdet.service.security import RequestGuard
 from scratchdet.service.signin import session_router
@@ -95,6 +96,7 @@ def create_app(
     app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts)  # outermost
     install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(review_router)
     app.include_router(session_router)
     app.include_router(page_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

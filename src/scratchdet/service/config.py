@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from scratchdet.service.passrate import DEFAULT_SHIFTS, check_shifts
 
 #: Upload content types the service accepts, with the PIL formats each may decode as.
 #: Untyped uploads (none or application/octet-stream) are sniffed as JPEG or PNG. PIL's JPEG
@@ -47,6 +49,13 @@ class ServiceSettings(BaseModel):
     retry_after_s: int = Field(2, ge=1, description="Retry-After of a 503 for a busy database")
     keep_days: float | None = Field(None, gt=0, description="drop inspections older than this")
     max_photos: int | None = Field(None, gt=0, description="keep at most this many inspections")
+    shift_starts: tuple[int, ...] = Field(
+        DEFAULT_SHIFTS, description="local hours the shifts start at (pass rate per shift)")
+
+    @field_validator("shift_starts")
+    @classmethod
+    def _shifts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return check_shifts(value)
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> ServiceSettings:

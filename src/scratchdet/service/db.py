@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -26,14 +26,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
-    JSON,
     Connection,
-    DateTime,
     Engine,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
     create_engine,
     delete,
     event,
@@ -42,11 +36,26 @@ from sqlalchemy import (
     make_url,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
-from scratchdet.service.migrations import BASELINE, BASELINE_TABLES
+from scratchdet.service.migrations import BASELINE, BASELINE_COLUMNS, BASELINE_TABLES
+from scratchdet.service.tables import (
+    ApiKeyRow,
+    Base,
+    DecisionRow,
+    HistoryFilter,
+    InspectionRow,
+    SessionRow,
+    as_utc,
+    to_utc_naive,
+)
+
+#: The models live in ``tables``; importing them from here keeps working.
+__all__ = ["ApiKeyRow", "Base", "DecisionRow", "History", "HistoryFilter", "InspectionRow",
+           "SessionRow", "as_utc", "make_engine", "open_history", "to_utc_naive"]
 
 log = logging.getLogger("scratchdet.service")
 
@@ -57,72 +66,6 @@ _MIGRATION_LOCK = 0x5C4A7C0DE7
 #: Alembic's ``context``/``op`` are process-global: one migration at a time per process.
 _MIGRATING = threading.Lock()
 Trouble = Literal["busy", "unavailable"]
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class InspectionRow(Base):
-    __tablename__ = "inspections"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
-    filename: Mapped[str] = mapped_column(String(255))
-    photo_path: Mapped[str] = mapped_column(String(1024))
-    width: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
-    threshold: Mapped[float] = mapped_column(Float)
-    verdict: Mapped[str] = mapped_column(String(8), index=True)
-    num_boxes: Mapped[int] = mapped_column(Integer)
-    boxes: Mapped[list[list[float]]] = mapped_column(JSON)
-    scores: Mapped[list[float]] = mapped_column(JSON)
-    timings: Mapped[dict[str, float]] = mapped_column(JSON)
-    model_id: Mapped[str] = mapped_column(String(255))
-
-
-class ApiKeyRow(Base):
-    """An API key: only the SHA-256 of the key is stored; the key itself is shown once."""
-
-    __tablename__ = "api_keys"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    role: Mapped[str] = mapped_column(String(16))
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-
-
-class SessionRow(Base):
-    """A web sign-in: the SHA-256 of the cookie's token, for the key that signed in."""
-
-    __tablename__ = "web_sessions"
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    key_name: Mapped[str] = mapped_column(
-        String(64), ForeignKey("api_keys.name", ondelete="CASCADE"), index=True
-    )
-    expires_at: Mapped[datetime] = mapped_column(DateTime)
-
-
-@dataclass(frozen=True)
-class HistoryFilter:
-    """Which rows a history page shows; ``None`` means no condition."""
-
-    verdict: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-def to_utc_naive(moment: datetime) -> datetime:
-    """Aware -> UTC without tzinfo; naive is taken as UTC already."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A stored naive-UTC time as an aware UTC datetime."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _sqlite_pragmas(wal: bool) -> Any:
@@ -207,10 +150,8 @@ def _stamp_unversioned(connection: Connection, config: Config) -> None:
     """A history made by ``create_all`` before migrations: check it, then stamp it."""
     schema = inspect(connection)
     present = set(schema.get_table_names())
-    expected = {table: {c.name for c in Base.metadata.tables[table].columns}
-                for table in BASELINE_TABLES}
     for table in sorted(present & set(BASELINE_TABLES)):
-        missing = expected[table] - {c["name"] for c in schema.get_columns(table)}
+        missing = BASELINE_COLUMNS[table] - {c["name"] for c in schema.get_columns(table)}
         if missing:
             raise RuntimeError(
                 f"the database {connection.engine.url!r} has a table {table!r} without the "
@@ -315,13 +256,7 @@ class History:
         self, where: HistoryFilter, limit: int, offset: int
     ) -> tuple[list[InspectionRow], int]:
         """Newest first: ``limit`` rows from ``offset``, and how many rows match in all."""
-        conditions = []
-        if where.verdict is not None:
-            conditions.append(InspectionRow.verdict == where.verdict)
-        if where.since is not None:
-            conditions.append(InspectionRow.created_at >= to_utc_naive(where.since))
-        if where.until is not None:
-            conditions.append(InspectionRow.created_at < to_utc_naive(where.until))
+        conditions = where.conditions()
         query = (
             select(InspectionRow)
             .where(*conditions)
@@ -359,8 +294,47 @@ class History:
         if not ids:
             return 0
         with self._sessions.begin() as session:
+            session.execute(delete(DecisionRow).where(DecisionRow.inspection_id.in_(ids)))
             result = session.execute(delete(InspectionRow).where(InspectionRow.id.in_(ids)))
             return int(getattr(result, "rowcount", 0) or 0)
+
+    def rows(self, where: HistoryFilter, newest_first: bool = True,
+             batch: int = 500) -> Iterator[list[InspectionRow]]:
+        """Every matching row, in batches of at most ``batch`` (keyset paging: each batch is
+        its own short read, so a long export holds no transaction open)."""
+        order = (InspectionRow.created_at, InspectionRow.id)
+        after: tuple[datetime, str] | None = None
+        while True:
+            query = select(InspectionRow).where(*where.conditions())
+            if after is not None:
+                key = tuple_(*order)
+                query = query.where(key < after if newest_first else key > after)
+            query = query.order_by(*(c.desc() if newest_first else c.asc() for c in order))
+            with self._sessions() as session:
+                found = list(session.scalars(query.limit(batch)))
+            if not found:
+                return
+            yield found
+            after = (found[-1].created_at, found[-1].id)
+
+    def add_decision(self, row: DecisionRow) -> DecisionRow:
+        """Record an operator's decision (its inspection must exist)."""
+        row.decided_at = to_utc_naive(row.decided_at)
+        with self._sessions.begin() as session:
+            session.add(row)
+        return row
+
+    def decisions(self, inspection_ids: list[str]) -> dict[str, list[DecisionRow]]:
+        """The decisions of these inspections, oldest first, by inspection id."""
+        found: dict[str, list[DecisionRow]] = {i: [] for i in inspection_ids}
+        if not inspection_ids:
+            return found
+        query = (select(DecisionRow).where(DecisionRow.inspection_id.in_(inspection_ids))
+                 .order_by(DecisionRow.decided_at.asc(), DecisionRow.id.asc()))
+        with self._sessions() as session:
+            for row in session.scalars(query):
+                found[row.inspection_id].append(row)
+        return found
 
     def close(self) -> None:
         self.engine.dispose()

@@ -20,18 +20,29 @@ from PIL import Image
 from scratchdet.artifact import ModelSpec, model_id
 from scratchdet.inference.load import build_predictor, from_module, load_model
 from scratchdet.inference.predictor import TiledPredictor
-from scratchdet.structures import Verdict, verdict
+from scratchdet.structures import Detections, Verdict, verdict
+
+#: The most boxes under the threshold an inspection keeps (the highest-scoring ones).
+MAX_BELOW = 50
 
 
 @dataclass(frozen=True)
 class InspectionResult:
-    """One photo's result. ``boxes`` are ``[x1, y1, x2, y2]`` in original pixels."""
+    """One photo's result. ``boxes`` are ``[x1, y1, x2, y2]`` in original pixels.
+
+    ``below_boxes``/``below_scores``: boxes the detector reported under the threshold (down
+    to the predictor's own floor; at most :data:`MAX_BELOW`), for near-misses and
+    re-thresholding on the page. ``part_box``: the part region, when the inspector knows it.
+    """
 
     boxes: list[list[float]]
     scores: list[float]
     verdict: Verdict
     model_id: str
     timings: dict[str, float] = field(default_factory=dict)
+    below_boxes: list[list[float]] = field(default_factory=list)
+    below_scores: list[float] = field(default_factory=list)
+    part_box: list[float] | None = None
 
 
 @runtime_checkable
@@ -73,17 +84,28 @@ class PredictorInspector:
     def inspect(self, image: Image.Image | np.ndarray, threshold: float) -> InspectionResult:
         photo = _to_pil(image)
         prediction = self.predictor.predict(photo)
-        kept = prediction.detections.select(prediction.detections.scores >= threshold)
-        width, height = photo.size
-        boxes = np.clip(kept.boxes, 0.0, [width, height, width, height])
+        found = prediction.detections
+        boxes, scores = _boxes_and_scores(found.select(found.scores >= threshold), photo.size)
+        near = found.select(found.scores < threshold)
+        near = near.select(np.argsort(-near.scores, kind="stable")[:MAX_BELOW])
+        below_boxes, below_scores = _boxes_and_scores(near, photo.size)
         timings = {f"{name}_ms": sec * 1000.0 for name, sec in prediction.timings.items()}
         timings.pop("decode_ms", None)  # the photo arrives decoded; the service times that
         return InspectionResult(
-            boxes=[[round(float(v), 2) for v in box] for box in boxes],
-            scores=[round(float(v), 6) for v in kept.scores],
-            verdict=verdict(prediction.detections.max_score(), threshold),
-            model_id=self.model_id, timings=timings,
+            boxes=boxes, scores=scores,
+            verdict=verdict(found.max_score(), threshold),
+            model_id=self.model_id, timings=timings, below_boxes=below_boxes,
+            below_scores=below_scores, part_box=[float(v) for v in prediction.region.box],
         )
+
+
+def _boxes_and_scores(found: Detections, size: tuple[int, int],
+                      ) -> tuple[list[list[float]], list[float]]:
+    """Boxes clipped to the photo (rounded to 0.01 px) and scores (to 1e-6), as lists."""
+    width, height = size
+    boxes = np.clip(found.boxes, 0.0, [width, height, width, height])
+    return ([[round(float(v), 2) for v in box] for box in boxes],
+            [round(float(v), 6) for v in found.scores])
 
 
 def inspector_from_model(path: str | Path, max_side: int | None = None,

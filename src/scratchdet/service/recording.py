@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,16 +21,30 @@ from scratchdet.service.imaging import write_atomic
 from scratchdet.service.inspector import InspectionResult
 
 
+@dataclass(frozen=True)
+class PartInfo:
+    """What the station says about the inspected part (each may be unknown)."""
+
+    serial: str | None = None
+    lot: str | None = None
+    station: str | None = None
+    operator: str | None = None
+
+
 def record_inspection(history: History, result: InspectionResult, *, name: str,
                       photo_path: Path, size: tuple[int, int], threshold: float,
                       timings: dict[str, float], inspection_id: str | None = None,
-                      ) -> InspectionRow:
+                      part: PartInfo | None = None) -> InspectionRow:
     """Add the history row of one inspection (``size``: the photo's width and height)."""
+    part = part or PartInfo()
     row = InspectionRow(
         id=inspection_id or uuid.uuid4().hex, created_at=datetime.now(UTC),
         filename=name[:255], photo_path=str(photo_path), width=size[0], height=size[1],
         threshold=threshold, verdict=result.verdict, num_boxes=len(result.boxes),
         boxes=result.boxes, scores=result.scores, timings=timings, model_id=result.model_id,
+        serial=part.serial, lot=part.lot, station=part.station, operator=part.operator,
+        part_box=result.part_box, below_boxes=result.below_boxes,
+        below_scores=result.below_scores,
     )
     history.add(row)
     return row
@@ -38,7 +53,8 @@ def record_inspection(history: History, result: InspectionResult, *, name: str,
 def store_and_record(history: History, storage_dir: Path, data: bytes, suffix: str,
                      result: InspectionResult, *, name: str, size: tuple[int, int],
                      threshold: float, timings: dict[str, float],
-                     inspection_id: str | None = None) -> InspectionRow:
+                     inspection_id: str | None = None,
+                     part: PartInfo | None = None) -> InspectionRow:
     """Keep the photo in ``storage_dir`` as ``<inspection id><suffix>`` (atomic write), then
     add its row; the photo is removed again when the row cannot be added."""
     inspection_id = inspection_id or uuid.uuid4().hex
@@ -47,7 +63,7 @@ def store_and_record(history: History, storage_dir: Path, data: bytes, suffix: s
     try:
         return record_inspection(history, result, name=name, photo_path=path, size=size,
                                  threshold=threshold, timings=timings,
-                                 inspection_id=inspection_id)
+                                 inspection_id=inspection_id, part=part)
     except Exception:
         path.unlink(missing_ok=True)
         raise

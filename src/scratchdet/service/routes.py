@@ -10,7 +10,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -21,10 +20,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from scratchdet.service.config import ACCEPTED_TYPES
 from scratchdet.service.db import HistoryFilter, InspectionRow
 from scratchdet.service.errors import ServiceError
+from scratchdet.service.filters import history_filter
 from scratchdet.service.imaging import decode_photo, render_overlay
 from scratchdet.service.inspector import InspectionResult, Inspector
 from scratchdet.service.keys import Principal
-from scratchdet.service.recording import store_and_record
+from scratchdet.service.recording import PartInfo, store_and_record
 from scratchdet.service.retention import prune, remove_photos
 from scratchdet.service.schemas import (
     ErrorBody,
@@ -37,13 +37,14 @@ from scratchdet.service.schemas import (
 )
 from scratchdet.service.security import check_threshold, require
 from scratchdet.service.state import STATIC_DIR, ServiceState
+from scratchdet.service.tables import NAME_CHARS, SERIAL_CHARS
 
 log = logging.getLogger("scratchdet.service")
 api_router = APIRouter()
 page_router = APIRouter(include_in_schema=False)
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
+def errors(*codes: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI entries for the error responses a route can give (all ``ErrorBody``)."""
     return {code: {"model": ErrorBody} for code in codes}
 
@@ -85,6 +86,27 @@ def parse_threshold(raw: str | None, default: float) -> float:
     return value
 
 
+def parse_text_field(raw: str | None, name: str, limit: int) -> str | None:
+    """A form's text field (serial, lot, station, operator): stripped; blank -> None."""
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip()
+    if len(value) > limit:
+        raise ServiceError(422, "bad_field", f"{name} is {len(value)} characters long; "
+                           f"at most {limit} are kept")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ServiceError(422, "bad_field", f"{name} {value!r} holds control characters")
+    return value
+
+
+def _part_info(serial: str | None, lot: str | None, station: str | None,
+               operator: str | None) -> PartInfo:
+    return PartInfo(serial=parse_text_field(serial, "serial", SERIAL_CHARS),
+                    lot=parse_text_field(lot, "lot", SERIAL_CHARS),
+                    station=parse_text_field(station, "station", NAME_CHARS),
+                    operator=parse_text_field(operator, "operator", NAME_CHARS))
+
+
 def _inspect_upload(
     inspector: Inspector, source: BinaryIO, name: str, formats: tuple[str, ...], threshold: float,
     max_bytes: int, max_pixels: int,
@@ -104,12 +126,13 @@ def _inspect_upload(
     return _Outcome(data, found, photo.width, photo.height, result, timings)
 
 
-def _store(state: ServiceState, outcome: _Outcome, name: str, threshold: float) -> InspectionRow:
+def _store(state: ServiceState, outcome: _Outcome, name: str, threshold: float,
+           part: PartInfo) -> InspectionRow:
     """Keep the photo (atomic write) and add its history row."""
     row = store_and_record(
         state.history, state.settings.storage_dir, outcome.data, _SUFFIX[outcome.pil_format],
         outcome.result, name=name, size=(outcome.width, outcome.height), threshold=threshold,
-        timings=outcome.timings)
+        timings=outcome.timings, part=part)
     _apply_retention(state)
     return row
 
@@ -153,7 +176,7 @@ def _accepted_formats(
 
 @api_router.post(
     "/v1/inspect", response_model=Inspection,
-    responses=_errors(400, *_AUTH, 413, 415, 422, 503, 504),
+    responses=errors(400, *_AUTH, 413, 415, 422, 503, 504),
 )
 async def inspect(
     request: Request,
@@ -161,12 +184,18 @@ async def inspect(
     threshold: str | None = Form(
         None, description="score threshold in [0, 1]; non-admin keys only within the "
         "configured bounds (default: the service's threshold alone)"),
+    serial: str | None = Form(None, description=f"part serial (<= {SERIAL_CHARS} characters)"),
+    lot: str | None = Form(None, description=f"production lot (<= {SERIAL_CHARS} characters)"),
+    station: str | None = Form(None, description=f"station name (<= {NAME_CHARS} characters)"),
+    operator: str | None = Form(None, description=f"who runs the station (<= {NAME_CHARS})"),
     principal: Principal = Depends(require("operator")),
 ) -> Inspection:
-    """Detect scratches on one photo (operator role); the result is kept in the history."""
+    """Detect scratches on one photo (operator role); the result is kept in the history
+    with the part's serial, lot, station and operator as sent."""
     started = time.perf_counter()
     state = _state(request)
     upload, formats = _accepted_formats(request, photo)
+    part = _part_info(serial, lot, station, operator)
     level = parse_threshold(threshold, state.settings.default_threshold)
     check_threshold(principal, level, state.settings.threshold_bounds)
     inspector = state.inspector
@@ -180,31 +209,30 @@ async def inspect(
     )
     outcome.timings["queue_ms"] = queue_ms
     outcome.timings["total_ms"] = (time.perf_counter() - started) * 1000.0
-    row = await run_in_threadpool(_store, state, outcome, name, level)
+    row = await run_in_threadpool(_store, state, outcome, name, level, part)
     return Inspection.from_row(row)
 
 
 @api_router.get(
-    "/v1/inspections", response_model=InspectionPage, responses=_errors(*_AUTH, 422, 503),
+    "/v1/inspections", response_model=InspectionPage, responses=errors(*_AUTH, 422, 503),
     dependencies=[_VIEWER],
 )
 def list_inspections(
     request: Request,
     limit: int = Query(50, ge=1, le=500, description="rows per page"),
     offset: int = Query(0, ge=0, le=MAX_OFFSET, description="rows to skip (newest first)"),
-    verdict: Literal["pass", "fail"] | None = Query(None),
-    since: datetime | None = Query(None, description="created at or after (ISO 8601; UTC)"),
-    until: datetime | None = Query(None, description="created before (ISO 8601; UTC)"),
+    where: HistoryFilter = Depends(history_filter),
 ) -> InspectionPage:
-    """The history, newest first, filtered by verdict and date range."""
-    where = HistoryFilter(verdict=verdict, since=since, until=until)
-    rows, total = _state(request).history.page(where, limit, offset)
-    return InspectionPage(
-        items=[Inspection.from_row(r) for r in rows], total=total, limit=limit, offset=offset
-    )
+    """The history, newest first, filtered by verdict, date range, decision, serial, lot,
+    station and operator; each item with its decisions."""
+    history = _state(request).history
+    rows, total = history.page(where, limit, offset)
+    decided = history.decisions([r.id for r in rows])
+    return InspectionPage(items=[Inspection.from_row(r, decided[r.id]) for r in rows],
+                          total=total, limit=limit, offset=offset)
 
 
-def _row_or_404(request: Request, inspection_id: str) -> InspectionRow:
+def row_or_404(request: Request, inspection_id: str) -> InspectionRow:
     row = _state(request).history.get(inspection_id)
     if row is None:
         raise ServiceError(404, "not_found", f"no inspection with id {inspection_id!r}")
@@ -213,20 +241,21 @@ def _row_or_404(request: Request, inspection_id: str) -> InspectionRow:
 
 @api_router.get(
     "/v1/inspections/{inspection_id}", response_model=Inspection,
-    responses=_errors(*_AUTH, 404), dependencies=[_VIEWER],
+    responses=errors(*_AUTH, 404), dependencies=[_VIEWER],
 )
 def get_inspection(request: Request, inspection_id: str) -> Inspection:
-    return Inspection.from_row(_row_or_404(request, inspection_id))
+    row = row_or_404(request, inspection_id)
+    return Inspection.from_row(row, _state(request).history.decisions([row.id])[row.id])
 
 
 @api_router.delete(
     "/v1/inspections/{inspection_id}", status_code=204, response_class=Response,
-    responses=_errors(*_AUTH, 404), dependencies=[Depends(require("admin"))],
+    responses=errors(*_AUTH, 404), dependencies=[Depends(require("admin"))],
 )
 def delete_inspection(request: Request, inspection_id: str) -> Response:
     """Remove one inspection: its history row and its stored photo (admin role)."""
     state = _state(request)
-    row = _row_or_404(request, inspection_id)
+    row = row_or_404(request, inspection_id)
     state.history.remove([row.id])
     remove_photos(state.settings.storage_dir, [row.photo_path])
     return Response(status_code=204)
@@ -234,7 +263,7 @@ def delete_inspection(request: Request, inspection_id: str) -> Response:
 
 @api_router.get(
     "/v1/inspections/{inspection_id}/overlay",
-    responses={200: _IMAGE_BODY, **_errors(*_AUTH, 404, 422, 503, 504)},
+    responses={200: _IMAGE_BODY, **errors(*_AUTH, 404, 422, 503, 504)},
     response_class=Response, dependencies=[_VIEWER],
 )
 async def get_overlay(
@@ -245,7 +274,7 @@ async def get_overlay(
 ) -> Response:
     """The stored photo with the kept boxes drawn on it (rendered in an inspection slot)."""
     state = _state(request)
-    row = await run_in_threadpool(_row_or_404, request, inspection_id)
+    row = await run_in_threadpool(row_or_404, request, inspection_id)
     path = Path(row.photo_path)
     if not path.is_file():
         raise ServiceError(404, "photo_missing", f"the photo of inspection {row.id} is gone")
@@ -257,12 +286,12 @@ async def get_overlay(
 
 @api_router.get(
     "/v1/inspections/{inspection_id}/photo",
-    responses={200: _IMAGE_BODY, **_errors(*_AUTH, 404)},
+    responses={200: _IMAGE_BODY, **errors(*_AUTH, 404)},
     response_class=FileResponse, dependencies=[_VIEWER],
 )
 def get_photo(request: Request, inspection_id: str) -> FileResponse:
     """The photo as uploaded."""
-    row = _row_or_404(request, inspection_id)
+    row = row_or_404(request, inspection_id)
     path = Path(row.photo_path)
     if not path.is_file():
         raise ServiceError(404, "photo_missing", f"the photo of inspection {row.id} is gone")
@@ -271,7 +300,7 @@ def get_photo(request: Request, inspection_id: str) -> FileResponse:
 
 
 @api_router.get("/v1/threshold", response_model=ThresholdSetting, dependencies=[_VIEWER],
-                responses=_errors(*_AUTH))
+                responses=errors(*_AUTH))
 def get_threshold(request: Request) -> ThresholdSetting:
     """The default threshold of inspections and the range other roles may send."""
     settings = _state(request).settings
@@ -280,7 +309,7 @@ def get_threshold(request: Request) -> ThresholdSetting:
 
 
 @api_router.put("/v1/threshold", response_model=ThresholdSetting,
-                responses=_errors(*_AUTH, 422), dependencies=[Depends(require("admin"))])
+                responses=errors(*_AUTH, 422), dependencies=[Depends(require("admin"))])
 def put_threshold(request: Request, change: ThresholdChange) -> ThresholdSetting:
     """Change the default threshold of the inspections that follow (admin role; until the
     service restarts: start it with --threshold to keep a value). Bounds left unset follow

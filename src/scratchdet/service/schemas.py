@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from scratchdet.service.db import InspectionRow, as_utc
+from scratchdet.service.review import MAX_DECISION_BOXES, ReviewState, review_of
+from scratchdet.service.tables import DecisionKind, DecisionRow, InspectionRow, as_utc
+
+
+class Decision(BaseModel):
+    """An operator's decision on an inspection, with who made it (the API key's name) and
+    when."""
+
+    id: int
+    decision: DecisionKind
+    boxes: list[list[float]] = Field(description="confirmed or drawn boxes, [x1, y1, x2, y2]")
+    note: str | None = None
+    decided_by: str
+    decided_at: datetime
+
+    @classmethod
+    def from_row(cls, row: DecisionRow) -> Decision:
+        kind: DecisionKind = row.kind  # type: ignore[assignment]
+        return cls(id=row.id, decision=kind, boxes=row.boxes, note=row.note,
+                   decided_by=row.decided_by, decided_at=as_utc(row.decided_at))
+
+
+class DecisionIn(BaseModel):
+    """``POST /v1/inspections/{id}/decisions`` (operator role). ``confirm``: the boxes
+    confirmed as scratches (left out: the boxes the inspection kept; ``[]``: a clean part);
+    ``false_alarm``: no scratch (no boxes); ``missed``: the boxes drawn around scratches the
+    detector missed (at least one)."""
+
+    model_config = {"extra": "forbid"}
+
+    decision: DecisionKind
+    boxes: list[list[float]] | None = Field(None, max_length=MAX_DECISION_BOXES)
+    note: str | None = Field(None, max_length=500)
 
 
 class Inspection(BaseModel):
@@ -27,9 +60,21 @@ class Inspection(BaseModel):
     model_id: str
     overlay_url: str
     photo_url: str
+    serial: str | None = None
+    lot: str | None = None
+    station: str | None = None
+    operator: str | None = Field(None, description="as the station typed it")
+    part_box: list[float] | None = Field(None, description="the part region, if known")
+    below_boxes: list[list[float]] = Field(
+        default_factory=list, description="boxes under the threshold (for near-misses and "
+        "re-thresholding), highest first, down to the detector's floor")
+    below_scores: list[float] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list, description="oldest first")
+    review: ReviewState = Field("unreviewed", description="what the decisions make of it")
 
     @classmethod
-    def from_row(cls, row: InspectionRow) -> Inspection:
+    def from_row(cls, row: InspectionRow,
+                 decisions: Sequence[DecisionRow] = ()) -> Inspection:
         return cls(
             id=row.id,
             created_at=as_utc(row.created_at),
@@ -45,6 +90,11 @@ class Inspection(BaseModel):
             model_id=row.model_id,
             overlay_url=f"/v1/inspections/{row.id}/overlay",
             photo_url=f"/v1/inspections/{row.id}/photo",
+            serial=row.serial, lot=row.lot, station=row.station, operator=row.operator,
+            part_box=row.part_box, below_boxes=row.below_boxes or [],
+            below_scores=row.below_scores or [],
+            decisions=[Decision.from_row(d) for d in decisions],
+            review=review_of(row.boxes, decisions).state,
         )
 
 
@@ -96,3 +146,23 @@ class ThresholdChange(BaseModel):
     model_config = {"extra": "forbid"}
 
     threshold: float = Field(ge=0, le=1, description="new default score threshold")
+
+
+class PassRate(BaseModel):
+    day: date = Field(description="local day (a shift: the day it started)")
+    shift: str | None = Field(None, description="e.g. 06-14; null for a whole day")
+    total: int
+    passed: int
+    pass_rate: float | None
+
+
+class PassRateReport(BaseModel):
+    """Pass rate of the filtered history per local day and per shift."""
+
+    timezone: str
+    shifts: list[str]
+    total: int
+    passed: int
+    pass_rate: float | None
+    days: list[PassRate]
+    by_shift: list[PassRate]

@@ -12,3 +12,11 @@ migrations existed; such a database is recognised and stamped 0001, not re-creat
 BASELINE = "0001"
 #: Its tables, as a database of that time has them.
 BASELINE_TABLES = ("inspections", "api_keys", "web_sessions")
+#: Their columns at that revision (frozen: the models move on, a 26 Nov history does not).
+BASELINE_COLUMNS: dict[str, frozenset[str]] = {
+    "inspections": frozenset({
+        "id", "created_at", "filename", "photo_path", "width", "height", "threshold",
+        "verdict", "num_boxes", "boxes", "scores", "timings", "model_id"}),
+    "api_keys": frozenset({"name", "role", "key_hash", "created_at"}),
+    "web_sessions": frozenset({"token_hash", "key_name", "expires_at"}),
+}
