@@ -23,6 +23,13 @@ from scratchdet.service.keys import ROLES, open_key_store
 from service.helpers import MakeClient, fresh_pg_schema, wait_ready
 
 
+@pytest.fixture(autouse=True)
+def _run_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own folder: a command's default ``scratchdet-service/`` history
+    and photo folder land there, never in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def db_kind(request: pytest.FixtureRequest) -> str:
     """``sqlite`` unless a test is parametrized over it (``helpers.BOTH_DATABASES``)."""

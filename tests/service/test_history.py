@@ -134,7 +134,7 @@ def test_locked_database_is_503_with_retry_after(make_client: MakeClient, settin
     with write_lock(settings.db_url):
         started = time.monotonic()
         busy = client.post("/v1/inspect", files=files)
-        assert time.monotonic() - started < 4
+        assert time.monotonic() - started < 8  # 0.2 s busy timeout; slack for a loaded CI
         assert (busy.status_code, busy.json()["error"]) == (503, "database_busy")
         assert busy.headers["retry-after"] == "3"
         assert "nothing was recorded, retry in 3 s" in busy.json()["detail"]
