@@ -31,7 +31,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: pip takes these builds from local disk (see DEVELOPERS.md)
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[train,openvino,dev]'
+	$(BIN)/pip install -q -e '.[train,openvino,ray,dev]'
 	touch $@
 
 venv: $(BIN)/.installed

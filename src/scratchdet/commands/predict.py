@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from scratchdet.commands import options
 from scratchdet.structures import DEFAULT_MAX_SINGLE
+
+if TYPE_CHECKING:
+    from scratchdet.inference.ray_predict import RayOptions
 
 
 def predict(
@@ -38,6 +43,24 @@ def predict(
         "(each one more model pass; boxes fused)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+    ray: bool = typer.Option(
+        False, "--ray", rich_help_panel="Ray", help="Run on Ray Data (a local Ray instance, "
+        "or --ray-address): same outputs, resumable (rerun the same command after a kill)."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", rich_help_panel="Ray", metavar="ADDRESS",
+        help="A running Ray cluster: auto, ray://HEAD:10001 (implies --ray)."),
+    ray_workers: int = typer.Option(
+        0, "--ray-workers", min=0, rich_help_panel="Ray",
+        help="Ray actors, each loading the model once (0: as many as the CPUs/GPUs allow)."),
+    ray_cpus: float = typer.Option(
+        1.0, "--ray-cpus-per-worker", min=0.01, rich_help_panel="Ray",
+        help="CPUs per actor (its intra-op threads unless --threads)."),
+    ray_gpus: float = typer.Option(
+        0.0, "--ray-gpus-per-worker", min=0.0, rich_help_panel="Ray",
+        help="GPUs per actor (with --device cuda, torch runtime)."),
+    ray_shard_size: int = typer.Option(
+        256, "--ray-shard-size", min=1, rich_help_panel="Ray",
+        help="Photos per part file: the unit a rerun resumes from."),
 ) -> None:
     """Run a trained detector over photos; write COCO results and a pass/fail CSV.
 
@@ -47,11 +70,15 @@ def predict(
     from scratchdet.data.photos import collect_photos
     from scratchdet.inference import run
 
+    use_ray = ray or ray_address is not None
+    if use_ray:
+        _check_ray(device, ray_gpus)
     try:
         photos = collect_photos(sources)
         ids = run.image_ids(photos, gt)
         model, predictor, threshold, how = open_predictor(
-            checkpoint, runtime=runtime, device=device, threads=threads, threshold=threshold,
+            checkpoint, runtime=runtime, device="cpu" if use_ray and ray_gpus else device,
+            threads=threads, threshold=threshold,
             threshold_from=threshold_from, threshold_group=threshold_group, tta=tta,
             batch_size=batch_size, score_thr=score_thr, scale=scale, max_single=max_single)
     except (ValueError, FileNotFoundError) as err:
@@ -59,6 +86,17 @@ def predict(
         raise typer.Exit(2) from None
     if how and not quiet:
         typer.echo(how)
+    if use_ray:
+        from scratchdet.inference.ray_predict import RayOptions
+
+        del predictor  # checked here; each Ray actor builds its own
+        opts = RayOptions(ray_address, ray_workers, ray_cpus, ray_gpus, ray_shard_size)
+        predictor_options = {"runtime": model.runtime, "device": device, "tta": tta,
+                             "batch_size": batch_size, "score_thr": score_thr, "scale": scale,
+                             "max_single": max_single}
+        _predict_on_ray(checkpoint, model, predictor_options, threads or math.ceil(ray_cpus),
+                        photos, ids, threshold, out, overlays, opts, force, quiet)
+        return
     results = predict_with_progress(run, predictor, photos, ids,
                                     list(model.spec.category_ids), quiet)
     failed = [r for r in results if r.error is not None]
@@ -80,6 +118,74 @@ def predict(
         typer.echo(f"warning: {len(failed)} photo(s) could not be read and were skipped",
                    err=True)
         raise typer.Exit(1)
+
+
+def _check_ray(device: str, gpus: float) -> None:
+    """Exit 2 when Ray is not installed or GPUs and ``--device`` disagree."""
+    from scratchdet.inference.ray_predict import RayUnavailableError, import_ray
+
+    try:
+        import_ray()
+    except RayUnavailableError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    if (gpus > 0) != (device != "cpu"):
+        typer.echo("error: --ray-gpus-per-worker goes with --device cuda (and --device cuda "
+                   "with --ray-gpus-per-worker, e.g. 1)", err=True)
+        raise typer.Exit(2)
+
+
+def _predict_on_ray(checkpoint: Path, model: Any, predictor_options: dict[str, Any],
+                    threads: int, photos: list[Path], ids: dict[str, int], threshold: float,
+                    out: Path, overlays: Path | None, opts: RayOptions, force: bool,
+                    quiet: bool) -> None:
+    """``predict --ray``: the same predictor on each Ray actor, the same outputs."""
+    from tqdm import tqdm
+
+    from scratchdet.inference.ray_predict import Job, predict_on_ray
+    from scratchdet.inference.shards import PartsError
+
+    if opts.gpus_per_worker and model.runtime != "torch":
+        typer.echo(f"error: GPU actors run the torch runtime, not {model.runtime}", err=True)
+        raise typer.Exit(2)
+    make = functools.partial(worker_predictor, checkpoint.absolute(), threads=threads,
+                             **predictor_options)
+    job = Job(make, tuple(model.spec.category_ids), threshold,
+              {"model": model.model_id, **predictor_options}, overlays)
+    bars: list[Any] = []  # opened once the photos left are known
+
+    def start(left: int) -> None:
+        bars.append(tqdm(total=left, unit="photo", disable=quiet, leave=False))
+
+    def step(res: Any) -> None:
+        if res.error is not None:
+            bars[0].write(f"warning: skipped {res.error}")
+        bars[0].update(1)
+
+    try:
+        files, s = predict_on_ray(job, photos, ids, out, opts, force, step, start)
+    except (PartsError, FileExistsError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        for bar in bars:
+            bar.close()
+    if not quiet:
+        per = "n/a" if s["s_per_photo"] is None else f"{s['s_per_photo']:.2f} s/photo"
+        again = f", {s['resumed']} done by an earlier run" if s["resumed"] else ""
+        n_files = len(files) + (s["predicted"] if overlays else 0)
+        typer.echo(f"{s['predicted']}/{s['photos']} photos predicted ({model.runtime} on Ray, "
+                   f"{per}{again}); {s['fail_verdicts']} fail at threshold {threshold}; "
+                   f"wrote {n_files} files to {out}" + (f" and {overlays}" if overlays else ""))
+    if s["failed"]:
+        typer.echo(f"warning: {len(s['failed'])} photo(s) could not be read and were skipped",
+                   err=True)
+        raise typer.Exit(1)
+
+
+def worker_predictor(checkpoint: Path, **options: Any) -> Any:
+    """The predictor of :func:`open_predictor` alone (what each Ray actor builds)."""
+    return open_predictor(checkpoint, **options)[1]
 
 
 def open_predictor(
