@@ -26,7 +26,8 @@ from scratchdet.evaluation.box_stats import box_stats
 from scratchdet.models.verifier import CropFeatures
 from scratchdet.training.rescore import bank_distances, photo_crops, rescored_detections
 
-METHODS = (("none", 1.0), ("verifier", 1.0), ("verifier", 10.0), ("prior", 1.0))
+METHODS = (("none", 1.0), ("verifier", 1.0), ("verifier", 10.0), ("verifier_q", 1.0),
+           ("prior", 1.0))
 
 
 def row(gt: dict, dets: list[dict]) -> str:

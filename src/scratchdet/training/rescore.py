@@ -209,9 +209,11 @@ def bank_distances(photos: list[PhotoCrops]) -> list[np.ndarray]:
     return out
 
 
-def _labels(p: PhotoCrops) -> np.ndarray:
-    """1: matches a scratch (IoU >= 0.5), 0: overlaps none (IoU < 0.1), -1: a fragment."""
-    return np.where(p.det_iou >= 0.5, 1, np.where(p.det_iou < 0.1, 0, -1))
+def _labels(p: PhotoCrops, fragments: bool = False) -> np.ndarray:
+    """1: matches a scratch (IoU >= 0.5), 0: overlaps none (IoU < 0.1), -1: a fragment
+    (0.1 <= IoU < 0.5; 0 with ``fragments``: a badly placed box is a negative too)."""
+    low = 0.5 if fragments else 0.1
+    return np.where(p.det_iou >= 0.5, 1, np.where(p.det_iou < low, 0, -1))
 
 
 def rescore_fold(photos: list[PhotoCrops], fold: int, method: str,
@@ -219,10 +221,10 @@ def rescore_fold(photos: list[PhotoCrops], fold: int, method: str,
     """New scores of the detections of ``fold``'s photos (one array per photo of the fold)."""
     train = [i for i, p in enumerate(photos) if p.fold != fold]
     held = [i for i, p in enumerate(photos) if p.fold == fold]
-    if method == "verifier":
+    if method in ("verifier", "verifier_q"):
         xs, ys = [], []
         for i in train:
-            lab = _labels(photos[i])
+            lab = _labels(photos[i], fragments=method == "verifier_q")
             keep = lab >= 0
             xs += [photos[i].det_pooled[keep], photos[i].gt_pooled]
             ys += [lab[keep], np.ones(len(photos[i].gt_pooled))]
@@ -243,7 +245,8 @@ def rescore_fold(photos: list[PhotoCrops], fold: int, method: str,
         y = np.concatenate([lab[lab >= 0] for lab in labs])
         model = fit_logistic(x, y, l2)
         return [model.prob(feats(i, False)) for i in held]
-    raise ValueError(f"unknown rescoring method {method!r}: expected verifier or prior")
+    raise ValueError(f"unknown rescoring method {method!r}: expected verifier, verifier_q "
+                     "or prior")
 
 
 def rescored_detections(photos: list[PhotoCrops], method: str, l2: float = 1.0,
