@@ -109,6 +109,8 @@ def _features(model: CropFeatures, crops: np.ndarray, batch: int = 32) -> tuple[
 def core_patches(patches: np.ndarray, core: int = 4) -> np.ndarray:
     """The central ``core`` x ``core`` patches of ``[N, P, D]`` square patch grids."""
     n, p, d = patches.shape
+    if n == 0:
+        return np.zeros((0, core * core, d), dtype=patches.dtype)
     grid = round(p ** 0.5)
     lo = (grid - core) // 2
     return patches.reshape(n, grid, grid, d)[:, lo : lo + core, lo : lo + core].reshape(n, -1, d)
@@ -216,37 +218,78 @@ def _labels(p: PhotoCrops, fragments: bool = False) -> np.ndarray:
     return np.where(p.det_iou >= 0.5, 1, np.where(p.det_iou < low, 0, -1))
 
 
+def _fit_verifier(photos: list[PhotoCrops], idx: list[int], l2: float,
+                  fragments: bool = False) -> Logistic:
+    """The crop verifier fitted on the photos ``idx``: their scratches and mined detections."""
+    xs, ys = [], []
+    for i in idx:
+        lab = _labels(photos[i], fragments)
+        keep = lab >= 0
+        xs += [photos[i].det_pooled[keep], photos[i].gt_pooled]
+        ys += [lab[keep], np.ones(len(photos[i].gt_pooled))]
+    return fit_logistic(np.concatenate(xs), np.concatenate(ys), l2)
+
+
+def _prior(distances: list[np.ndarray], i: int, bank: list[int]) -> np.ndarray:
+    """log distance of photo ``i``'s detections to the clean patches of ``bank`` (minus ``i``)."""
+    cols = np.array([j for j in bank if j != i])
+    return np.log(distances[i][:, :, cols].min(2).max(1) + 1e-6)
+
+
+def _stack_features(photos: list[PhotoCrops], train: list[int], targets: list[int],
+                    distances: list[np.ndarray] | None, l2: float,
+                    inner: bool) -> list[np.ndarray]:
+    """[logit score, verifier logit(, prior)] of the detections of ``targets``; with ``inner``
+    each training photo's verifier logit comes from a verifier fitted without its fold."""
+    if inner:
+        logits: dict[int, np.ndarray] = {}
+        for f in sorted({photos[i].fold for i in train}):
+            model = _fit_verifier(photos, [i for i in train if photos[i].fold != f], l2)
+            logits |= {i: model.logit(photos[i].det_pooled) for i in targets
+                       if photos[i].fold == f}
+    else:
+        model = _fit_verifier(photos, train, l2)
+        logits = {i: model.logit(photos[i].det_pooled) for i in targets}
+    out = []
+    for i in targets:
+        cols = [_logit(photos[i].det_scores), logits[i]]
+        if distances is not None:
+            cols.append(_prior(distances, i, train))
+        out.append(np.stack(cols, 1))
+    return out
+
+
 def rescore_fold(photos: list[PhotoCrops], fold: int, method: str,
                  distances: list[np.ndarray] | None = None, l2: float = 1.0) -> list[np.ndarray]:
-    """New scores of the detections of ``fold``'s photos (one array per photo of the fold)."""
+    """New scores of the detections of ``fold``'s photos (one array per photo of the fold).
+
+    Methods: ``verifier``/``verifier_q`` (``sqrt(score * p)``), ``prior`` (logistic on score and
+    clean-bank distance), ``stack_v``/``stack_vp`` (logistic on score, the verifier's logit
+    out of fold within the training photos, and for ``stack_vp`` the clean-bank distance).
+    """
     train = [i for i, p in enumerate(photos) if p.fold != fold]
     held = [i for i, p in enumerate(photos) if p.fold == fold]
     if method in ("verifier", "verifier_q"):
-        xs, ys = [], []
-        for i in train:
-            lab = _labels(photos[i], fragments=method == "verifier_q")
-            keep = lab >= 0
-            xs += [photos[i].det_pooled[keep], photos[i].gt_pooled]
-            ys += [lab[keep], np.ones(len(photos[i].gt_pooled))]
-        model = fit_logistic(np.concatenate(xs), np.concatenate(ys), l2)
+        model = _fit_verifier(photos, train, l2, fragments=method == "verifier_q")
         return [np.sqrt(photos[i].det_scores * model.prob(photos[i].det_pooled)) for i in held]
+    labs = [_labels(photos[i]) for i in train]
+    y = np.concatenate([lab[lab >= 0] for lab in labs])
     if method == "prior":
         assert distances is not None
-        bank = np.array(train)
-
-        def feats(i: int, exclude_self: bool) -> np.ndarray:
-            cols = bank[bank != i] if exclude_self else bank
-            a = distances[i][:, :, cols].min(2).max(1)
-            return np.stack([_logit(photos[i].det_scores), np.log(a + 1e-6)], 1)
-
-        xs = [feats(i, True) for i in train]
-        labs = [_labels(photos[i]) for i in train]
-        x = np.concatenate([f[lab >= 0] for f, lab in zip(xs, labs, strict=True)])
-        y = np.concatenate([lab[lab >= 0] for lab in labs])
-        model = fit_logistic(x, y, l2)
-        return [model.prob(feats(i, False)) for i in held]
-    raise ValueError(f"unknown rescoring method {method!r}: expected verifier, verifier_q "
-                     "or prior")
+        feats = [np.stack([_logit(photos[i].det_scores), _prior(distances, i, train)], 1)
+                 for i in train]
+        model = fit_logistic(np.concatenate([f[lab >= 0] for f, lab in zip(feats, labs,
+                                                                           strict=True)]), y, l2)
+        return [model.prob(np.stack([_logit(photos[i].det_scores), _prior(distances, i, train)],
+                                    1)) for i in held]
+    if method in ("stack_v", "stack_vp"):
+        dist = distances if method == "stack_vp" else None
+        feats = _stack_features(photos, train, train, dist, l2, inner=True)
+        model = fit_logistic(np.concatenate([f[lab >= 0] for f, lab in zip(feats, labs,
+                                                                           strict=True)]), y, l2)
+        return [model.prob(f) for f in _stack_features(photos, train, held, dist, l2, False)]
+    raise ValueError(f"unknown rescoring method {method!r}: expected verifier, verifier_q, "
+                     "prior, stack_v or stack_vp")
 
 
 def rescored_detections(photos: list[PhotoCrops], method: str, l2: float = 1.0,
