@@ -10,6 +10,7 @@ SBIN := $(STATION_VENV)/bin
 STATION_OUT ?= outputs/station-fixture
 # Test files that need no torch: run in the station venv by `make station-test`.
 STATION_TESTS := tests/station tests/test_artifact.py tests/test_io.py tests/test_imaging.py \
+	tests/test_overlay.py \
 	tests/geometry tests/report tests/inference/test_predictor.py tests/inference/test_tta.py \
 	tests/data/test_cli.py tests/data/test_convert.py tests/data/test_fetch.py \
 	tests/data/test_records.py tests/data/test_split.py tests/data/test_stats.py \

@@ -36,6 +36,17 @@ def test_spec_round_trips_through_json() -> None:
     spec, graph = spec_from_onnx_metadata({"scratchdet": text}, "m.onnx")
     assert (spec, graph) == (SPEC, {"opset": 17})
     assert SPEC.with_threshold(0.7, "manual").threshold == 0.7 and SPEC.threshold == 0.2
+    red = ModelSpec.from_dict({**SPEC.to_dict(), "red_polarity": True})
+    assert red.red_polarity and not SPEC.red_polarity
+
+
+def test_red_polarity_comes_from_the_training_config() -> None:
+    from scratchdet.artifact import spec_from_config
+
+    base = {"model": "lite0_fpn_fast", "input_mode": "tiles", "tile_size": 512,
+            "tile_overlap": 128}
+    assert not spec_from_config(base, ["scratch"], [1]).red_polarity  # older configs: off
+    assert spec_from_config({**base, "red_polarity": True}, ["scratch"], [1]).red_polarity
 
 
 def test_spec_is_strict_about_its_own_keys_only() -> None:

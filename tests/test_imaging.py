@@ -80,3 +80,15 @@ def test_cut_crops_resizes_each_window() -> None:
     crops = cut_crops(Image.fromarray(pixels), [[0, 0, 50, 50], [120, 10, 200, 90]], 32)
     assert crops.shape == (2, 32, 32, 3) and crops.dtype == np.uint8
     assert crops[0].max() == 0 and crops[1].min() == 255
+
+
+def test_white_polarity_inverts_green_into_grey() -> None:
+    import numpy as np
+    from PIL import Image
+
+    from scratchdet.imaging import white_polarity
+
+    pixels = np.array([[[190, 50, 50], [235, 225, 225], [100, 20, 25]]], dtype=np.uint8)
+    got = np.asarray(white_polarity(Image.fromarray(pixels)))
+    # paint -> light grey, bare scratch -> dark, darker groove -> lighter than the paint
+    np.testing.assert_array_equal(got[0], [[205] * 3, [30] * 3, [235] * 3])

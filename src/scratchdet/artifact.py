@@ -43,7 +43,7 @@ INPUT_MODES = ("tiles", "resize")
 #: describe files already written, whatever today's defaults are).
 _LEGACY_DEFAULTS: dict[str, Any] = {
     "model": "cascade_rcnn_x101_32x4d_fpn", "input_mode": "resize", "resize": (1333, 800),
-    "tile_size": 1024, "tile_overlap": 256,
+    "tile_size": 1024, "tile_overlap": 256, "red_polarity": False,
 }
 _STATE_PREFIX = "model."  # LightningModule attribute holding the detector
 TRAIN_EXTRA = "pip install 'scratchdet[train]'"
@@ -66,6 +66,9 @@ class ModelSpec:
             shrunk to ``resize`` = (long side, short side)).
         threshold, threshold_source: the operating score (a part fails at a box scoring at
             least this) and how it was picked.
+        red_polarity: show a red part to the detector as a white one
+            (:func:`scratchdet.imaging.white_polarity`), decided per photo by
+            :func:`scratchdet.geometry.localize.is_red_part`.
         recipe: the training settings, for provenance only: never validated on load.
     """
 
@@ -79,6 +82,7 @@ class ModelSpec:
     resize: tuple[int, int] = (1333, 800)
     threshold: float = DEFAULT_THRESHOLD
     threshold_source: str = "default"
+    red_polarity: bool = False
     recipe: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -138,6 +142,7 @@ def spec_from_config(config: Mapping[str, Any], class_names: list[str] | tuple[s
         category_ids=tuple(category_ids), overrides=dict(get("model_overrides") or {}),
         input_mode=str(get("input_mode")), tile_size=int(get("tile_size")),
         tile_overlap=int(get("tile_overlap")), resize=tuple(get("resize")),
+        red_polarity=bool(get("red_polarity")),
         recipe=json.loads(json.dumps(dict(config), default=str)),
     )
 

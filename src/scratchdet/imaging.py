@@ -1,4 +1,5 @@
-"""Photo decoding and box drawing shared by prediction, evaluation and the service.
+"""Photo decoding shared by prediction, evaluation and the service (boxes are drawn by
+:mod:`scratchdet.overlay`).
 
 Both decoders use the JPEG draft mode (decode at 1/2, 1/4 or 1/8 scale straight from the
 DCT) whenever a reduced photo suffices, so a small view of a 4608x3072 photo does not decode
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageOps
 
 Colour = tuple[int, int, int]
 
@@ -106,36 +107,18 @@ def decode_at_scale(
     return im, size
 
 
-def draw_boxes(
-    image: Image.Image,
-    boxes: Sequence[Sequence[float]],
-    colours: Colour | Sequence[Colour],
-    texts: Sequence[str] | None = None,
-    *,
-    scale: float = 1.0,
-    offset: tuple[float, float] = (0.0, 0.0),
-    width: int = 2,
-    pad: int = 0,
-    font_size: int = 12,
-) -> Image.Image:
-    """Draw xyxy ``boxes`` (photo pixels) on ``image`` in place, each with its text above it.
+def photo_size(path: str | Path, upright: bool = False) -> tuple[int, int]:
+    """A photo's ``(width, height)`` from its header (no decode); ``upright``: as the EXIF
+    orientation turns it.
 
-    A photo pixel ``(x, y)`` is drawn at ``((x - offset[0]) * scale, (y - offset[1]) * scale)``
-    (a shrunk overlay: ``scale`` < 1; a crop: ``offset`` its corner); ``pad`` widens each box so
-    that a thin scratch is not hidden under its line. ``colours`` is one colour or one a box.
+    Raises:
+        ValueError: the file cannot be read as an image (names the file).
     """
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=font_size)
-    one = len(colours) == 3 and all(isinstance(c, int) for c in colours)
-    ox, oy = offset
-    for k, box in enumerate(boxes):
-        colour = colours if one else colours[k]
-        x0, y0, x1, y1 = ((v - o) * scale for v, o in zip(box, (ox, oy, ox, oy), strict=True))
-        draw.rectangle((x0 - pad, y0 - pad, x1 + pad, y1 + pad), outline=colour, width=width)
-        if texts is not None:
-            draw.text((x0 - pad, max(0.0, y0 - pad - font_size - 2)), texts[k], fill=colour,
-                      font=font)
-    return image
+    with _readable(path), Image.open(path) as src:
+        size = src.size
+        if upright and src.getexif().get(_ORIENTATION_TAG, 1) in _TRANSPOSED:
+            return (size[1], size[0])
+        return size
 
 
 def xywh_to_xyxy(box: Sequence[float]) -> tuple[float, float, float, float]:
@@ -153,3 +136,14 @@ def cut_crops(image: Image.Image, windows: Sequence[Sequence[int]], size: int) -
         crop = image.crop((int(x0), int(y0), int(x1), int(y1)))
         out[k] = np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0))
     return out
+
+
+def white_polarity(image: Image.Image) -> Image.Image:
+    """A red part shown as the white parts are: 255 - green, in all three channels.
+
+    On red paint a scratch is lighter than the paint and moulded grooves darker; on white
+    parts a scratch is darker. The green channel separates red paint (low) from a bare
+    scratch (high); inverted, the paint turns light grey, scratches dark and grooves light.
+    """
+    green = ImageOps.invert(image.convert("RGB").getchannel("G"))
+    return Image.merge("RGB", (green, green, green))

@@ -228,7 +228,7 @@ def test_wrong_types_and_missing_folder(tmp_path: Path) -> None:
     ann = tmp_path / "a.json"
     ann.write_text(json.dumps(coco))
     code, out = validate(ann, tmp_path / "nowhere")
-    assert code == 1
+    assert code == 2  # a missing input is a usage error; the json is still checked
     assert "annotation id 1: image_id [1] is not an image of this file" in out
     assert "annotation id 1: unknown category_id {'x': 1} (known: 1)" in out
     assert "nowhere: image folder not found" in out

@@ -11,7 +11,9 @@ from PIL import Image
 
 from scratchdet.evaluation.analysis import analyze_photos, rank_best, rank_worst
 from scratchdet.evaluation.analyze import write_analysis
-from scratchdet.evaluation.overlays import CropSpec, crop_windows
+from scratchdet.evaluation.overlays import CropSpec, crop_windows, photo_marks
+from scratchdet.geometry.localize import locate_part_in_file
+from scratchdet.overlay import view_window
 
 CATS = [{"id": 1, "name": "scratch"}]
 
@@ -115,6 +117,12 @@ def test_analyze_real_val_photos(sample: Path, tmp_path: Path) -> None:
     assert data["worst"][0]["image_id"] == clean[0] and data["worst"][0]["false_boxes"] == 1
     assert data["best"][0]["ap50"] == 1.0 and data["best"][0]["misses"] == 0
     overlay = Image.open(tmp_path / data["worst"][0]["overlay"])
-    assert overlay.size == (1600, 1067)  # 4608x3072 scaled to 1600 px
+    worst = next(p for p in res.photos if p.image_id == clean[0])
+    region = locate_part_in_file(sample / "val" / worst.file_name)
+    assert not region.fallback
+    x0, y0, x1, y1 = view_window((4608, 3072), region.box, photo_marks(worst))
+    shrink = min(1.0, 1600 / max(x1 - x0, y1 - y0))  # the part region + margin, <= 1600 px
+    assert overlay.size == (round((x1 - x0) * shrink), round((y1 - y0) * shrink))
+    assert overlay.size != (1600, 1067)  # not the whole photo
     crop = Image.open(tmp_path / data["worst"][0]["crops"][0])
     assert crop.size == (193, 193)  # full resolution: 60x40 box, at least 192 px around it

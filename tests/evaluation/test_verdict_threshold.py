@@ -78,6 +78,7 @@ def test_serve_takes_the_default_threshold_from_an_evaluation(
 
     import scratchdet.service.app as service_app
 
+    monkeypatch.chdir(tmp_path)  # serve's default history database: not in the checkout
     seen = {}
     monkeypatch.setattr(service_app, "create_app", lambda f, s: seen.setdefault("settings", s))
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
@@ -102,7 +103,7 @@ def test_predict_fails_photos_at_the_picked_threshold(untrained_model: Path,
     ev = _evaluation(tmp_path / "eval", 0.95)
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["predict", str(untrained_model), str(photo), "--out",
-                                   str(out), "--threshold-from", str(ev), "--score-thr", "0"])
+                                   str(out), "--threshold-from", str(ev), "--min-score", "0"])
     assert res.exit_code == 0, res.output
     assert "threshold 0.4 from" in res.output and "fail at threshold 0.4" in res.output
     scores = [d["score"] for d in json.loads((out / "results.bbox.json").read_text())]

@@ -104,3 +104,20 @@ def test_every_ground_truth_box_of_the_sample_lies_inside_the_region(sample: Pat
             tiles.append(len(tile_grid(rec.width, rec.height, 1024, 256, region.box)))
     assert len(tiles) == 24 and checked == 2 * 45
     assert np.mean(tiles) < 4  # vs 24 tiles for the whole photo
+
+
+def test_is_red_part_reads_the_region_only() -> None:
+    from scratchdet.geometry.localize import is_red_part
+
+    small = np.full((100, 150, 3), 128, dtype=np.uint8)
+    small[20:60, 30:90] = (180, 70, 65)  # red paint, 40x60 of the 1/8 view
+    full = (1200, 800)
+    assert is_red_part(small, (240, 160, 720, 480), full)  # the part
+    assert not is_red_part(small, (800, 560, 1200, 800), full)  # grey background only
+    # 4% red pixels in the box: under the 5% default, over a 3% setting
+    box = (0, 0, 1200, 800)
+    sparse = np.full((100, 150, 3), 200, dtype=np.uint8)
+    sparse[:6, :100] = (200, 60, 60)
+    assert not is_red_part(sparse, box, full) and is_red_part(sparse, box, full, min_frac=0.03)
+    with pytest.raises(ValueError, match="RGB"):
+        is_red_part(small[..., 0], box, full)

@@ -36,7 +36,7 @@ def test_benchmark_on_one_photo_writes_json_and_markdown(sample: Path, tmp_path:
     photo = sample / "val" / "white_DSC_0439.JPG"
     out = tmp_path / "bench"
     result = runner.invoke(app, [
-        "benchmark", str(photo), "--model", "lite0_fpn_fast", "--runtime", "onnx",
+        "benchmark", "lite0_fpn_fast", str(photo), "--runtime", "onnx",
         "--scale", "0.125", "--repeat", "1", "--warmup", "0", "--seed-size", "256x160",
         "--tta", "h", "--out", str(out),
     ])
@@ -62,16 +62,17 @@ def test_benchmark_on_one_photo_writes_json_and_markdown(sample: Path, tmp_path:
 
 
 def test_bad_inputs_are_named(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["benchmark", str(tmp_path / "*.jpg")])
+    result = runner.invoke(app, ["benchmark", "lite0_fpn_fast", str(tmp_path / "*.jpg")])
     assert result.exit_code == 2 and "no photos found" in result.output
     photo = tmp_path / "a.jpg"
     photo.write_bytes(b"x")
-    result = runner.invoke(app, ["benchmark", str(photo), "--checkpoint",
-                                 str(tmp_path / "missing.ckpt")])
-    assert result.exit_code == 2 and "missing.ckpt" in result.output
-    result = runner.invoke(app, ["benchmark", str(photo), "--seed-size", "big"])
+    result = runner.invoke(app, ["benchmark", str(tmp_path / "missing.ckpt"), str(photo)])
+    assert result.exit_code == 2 and "missing.ckpt: model file not found" in result.output
+    result = runner.invoke(app, ["benchmark", str(photo)])
+    assert result.exit_code == 2 and "missing IMAGES" in result.output
+    result = runner.invoke(app, ["benchmark", "lite0_fpn_fast", str(photo), "--seed-size", "big"])
     assert result.exit_code == 2 and "--seed-size" in result.output
-    result = runner.invoke(app, ["benchmark", str(photo), "--tta", "r90"])
+    result = runner.invoke(app, ["benchmark", "lite0_fpn_fast", str(photo), "--tta", "r90"])
     assert result.exit_code == 2 and "unknown flip 'r90'" in result.output
     with pytest.raises(FileNotFoundError, match="no photos"):
         find_photos(tmp_path / "empty")

@@ -78,3 +78,28 @@ def test_whole_photo_mode_and_bad_input(photo: Path, tmp_path: Path) -> None:
         pred.predict(bad)
     with pytest.raises(ValueError, match="batch_size"):
         TiledPredictor(DarkPixels(), batch_size=0)
+
+
+def test_red_part_is_shown_to_the_model_as_a_white_one(tmp_path: Path) -> None:
+    """A light scratch on red paint: unseen by a dark-line detector, found once the part is
+    shown in the white parts' polarity; a white part is never transformed."""
+    img = np.full((1200, 1600, 3), 120, dtype=np.uint8)
+    img[360:840, 480:1120] = (190, 50, 50)  # red paint
+    img[598:603, 700:900] = (235, 225, 225)  # a bare, light scratch
+    red = tmp_path / "red_photo.png"
+    Image.fromarray(img).save(red)
+    plain = TiledPredictor(DarkPixels(), max_single=4096).predict(red)
+    assert not plain.red_as_white
+    assert plain.detections.boxes.shape[0] == 0 or plain.detections.boxes[0, 2] - \
+        plain.detections.boxes[0, 0] > 300  # at best the dark background, not the scratch
+    got = TiledPredictor(DarkPixels(), max_single=4096, red_polarity=True).predict(red)
+    assert got.red_as_white
+    np.testing.assert_allclose(got.detections.boxes, [[700, 598, 900, 603]])
+    white = np.full((1200, 1600, 3), 120, dtype=np.uint8)
+    white[360:840, 480:1120] = 225
+    white[598:603, 700:900] = 20
+    path = tmp_path / "white_photo.png"
+    Image.fromarray(white).save(path)
+    same = TiledPredictor(DarkPixels(), max_single=4096, red_polarity=True).predict(path)
+    assert not same.red_as_white
+    np.testing.assert_allclose(same.detections.boxes, [[700, 598, 900, 603]])

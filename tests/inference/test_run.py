@@ -56,7 +56,7 @@ def test_predict_writes_results_verdicts_overlays(
     ])
     assert res.exit_code == 1, res.output  # one photo failed; the other's results are kept
     assert "broken.jpg" in res.output and "1 photo(s) could not be read" in res.output
-    assert "1/2 photos predicted (torch" in res.output
+    assert "1/2 photos predicted (onnx" in res.output  # auto: ONNX Runtime on the CPU
     ids = json.loads((out / "image_ids.json").read_text())
     assert ids == {PHOTO: 1, "broken.jpg": 2}
     dets = json.loads((out / "results.bbox.json").read_text())
@@ -74,7 +74,7 @@ def test_predict_writes_results_verdicts_overlays(
     assert row["verdict"] == ("fail" if top >= 0.3 else "pass")
     assert float(row["total_ms"]) > float(row["model_ms"]) > 0 and int(row["tiles"]) >= 1
     overlay = Image.open(ovl / "red_DSC_0879.jpg")
-    assert overlay.size == (1600, 1067)
+    assert max(overlay.size) <= 1600 and overlay.size != (1600, 1067)  # the part, not the photo
     again = CliRunner().invoke(app, ["predict", str(untrained_model), str(bad), "--out", str(out)])
     assert again.exit_code == 2 and "already exists" in again.output
 

@@ -40,7 +40,7 @@ def test_token_create_list_revoke(tmp_path: Path) -> None:
     assert store.verify(key) is None
     store.close()
     missing = runner.invoke(app, ["token", "revoke", "line-1", "--db", db])
-    assert missing.exit_code == 1 and "no key named 'line-1'" in missing.output
+    assert missing.exit_code == 2 and "no key named 'line-1'" in missing.output
 
 
 def test_serve_refuses_no_auth_off_loopback(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
-"""``scratchdet export MODEL`` (ONNX) and ``scratchdet benchmark IMAGES`` (CPU latency)."""
+"""``scratchdet export MODEL`` (ONNX) and ``scratchdet benchmark MODEL IMAGES`` (CPU latency)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -12,9 +13,10 @@ from scratchdet.structures import DEFAULT_MAX_SINGLE, DEFAULT_TILE_OVERLAP, DEFA
 
 
 def export(
-    checkpoint: Path = typer.Argument(..., help="A scratchdet model.pt or training .ckpt."),
-    out: Path = typer.Option(Path("model.onnx"), "-o", "--out", help="ONNX file to write."),
-    trace_size: int = typer.Option(512, help="Side of the square image the graph is traced on."),
+    checkpoint: Path = options.model_argument("A scratchdet model.pt or training .ckpt."),
+    out: Path = options.out_option(Path("model.onnx"), "ONNX file to write."),
+    trace_size: int = typer.Option(
+        512, "--trace-size", help="Side of the square image the graph is traced on."),
     threshold: float | None = options.THRESHOLD,
     threshold_from: Path | None = options.THRESHOLD_FROM,
     threshold_group: str = options.THRESHOLD_GROUP,
@@ -43,14 +45,48 @@ def export(
                f"opset {OPSET})")
 
 
+def _model_and_photos(model: str, images: str | None, checkpoint: Path | None,
+                      preset: str | None) -> tuple[Path | None, str, str]:
+    """``(model file or None, preset, photos)`` from ``MODEL IMAGES``, or from the deprecated
+    ``IMAGES --checkpoint FILE`` / ``IMAGES --model PRESET`` (with a note). Exit 2 when they
+    do not add up or MODEL is neither a file nor a preset."""
+    from scratchdet.models.factory import PRESETS
+
+    if checkpoint is not None or preset is not None:
+        options.deprecated("--checkpoint FILE" if checkpoint is not None else "--model PRESET",
+                           "scratchdet benchmark MODEL IMAGES")
+        if images is not None:
+            _usage("give the model once: as MODEL or (deprecated) --checkpoint/--model")
+        model, images = str(checkpoint or preset), model
+    if images is None:
+        _usage("missing IMAGES: scratchdet benchmark MODEL IMAGES (MODEL: a model file, or a "
+               "preset name for an untrained model, e.g. lite0_fpn_fast)")
+    if model in PRESETS and not Path(model).is_file():
+        return None, model, images
+    if not Path(model).is_file():
+        _usage(f"{model}: model file not found (nor a preset name: {', '.join(PRESETS)})")
+    return Path(model), "lite0_fpn_fast", images
+
+
+def _usage(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
 def benchmark(
-    images: str = typer.Argument(..., help="A photo, a folder of photos or a glob."),
+    model: str = options.model_argument(
+        "A model file (model.onnx, model.pt, .ckpt), or a preset name to time untrained "
+        "(e.g. lite0_fpn_fast)."),
+    images: str | None = typer.Argument(
+        None, metavar="IMAGES", show_default=False,
+        help="A photo, a folder of photos or a glob."),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Trained .ckpt/model.pt, or an exported .onnx."),
-    model: str = typer.Option("lite0_fpn_fast", "--model",
-                              help="Preset to time when no checkpoint is given (untrained)."),
+        None, "--checkpoint", hidden=True, help="Deprecated: give the model file as MODEL."),
+    preset: str | None = typer.Option(
+        None, "--model", hidden=True, help="Deprecated: give the preset name as MODEL."),
     runtime: str = typer.Option(
-        "onnx", "--runtime", help="onnx, torch or openvino (compared with: torch, onnx, onnx)."),
+        "auto", "--runtime", help="auto (onnx: the CPU), onnx, torch or openvino; timed "
+        "against torch, onnx, onnx with --compare-runtimes."),
     scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
     max_single: int = typer.Option(
         DEFAULT_MAX_SINGLE, "--max-single",
@@ -61,7 +97,7 @@ def benchmark(
     min_overlap: int = typer.Option(
         DEFAULT_TILE_OVERLAP, "--min-overlap", help="Least tile overlap for an untrained preset."),
     tta: str = typer.Option("", "--tta", help="Test-time flips (h, v, hv; comma-separated)."),
-    threads: int = typer.Option(2, "--threads", help="Intra-op threads (torch and ORT)."),
+    threads: int = options.THREADS,
     repeat: int = typer.Option(1, "--repeat", help="Timed passes over the photos."),
     warmup: int = typer.Option(1, "--warmup", help="Untimed predictions before timing."),
     seed_baseline: bool = typer.Option(
@@ -72,26 +108,26 @@ def benchmark(
                                   help="Seed input size, longer x shorter side (its resize)."),
     compare_runtimes: bool = typer.Option(
         True, "--compare-runtimes/--no-compare-runtimes", help="Also time the other runtime."),
-    out: Path | None = typer.Option(None, "--out", help="Folder for benchmark.json/.md."),
+    out: Path | None = options.out_option(None, "Folder for benchmark.json/.md (default: none)."),
 ) -> None:
     """End-to-end latency per photo (decode, localise, model, merge) vs the seed model."""
     require_train_extra("benchmark")
     from scratchdet.inference import benchmark as bench
     from scratchdet.inference.tta import parse_tta
 
+    path, name, photos_spec = _model_and_photos(model, images, checkpoint, preset)
+    runtime = "onnx" if runtime == "auto" else runtime
     try:
         flips = parse_tta(tta)
-        photos = bench.find_photos(images)
-        if checkpoint is not None and not checkpoint.is_file():
-            raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
+        photos = bench.find_photos(photos_spec)
         seed_max, seed_min = _size(seed_size)
         settings = bench.BenchmarkSettings(
-            model=model, checkpoint=checkpoint, runtime=runtime, scale=scale,
+            model=name, checkpoint=path, runtime=runtime, scale=scale,
             max_single=max_single or None, tile_size=tile_size, min_overlap=min_overlap,
             tta=flips, threads=threads, repeat=repeat, warmup=warmup, seed_baseline=seed_baseline,
             seed_photos=seed_photos or None, seed_min_size=seed_min, seed_max_size=seed_max,
             compare_runtimes=compare_runtimes and not (
-                str(checkpoint or "").endswith(".onnx") and runtime != "openvino"),
+                str(path or "").endswith(".onnx") and runtime != "openvino"),
         )
         result = bench.run_benchmark(photos, settings)
     except (FileNotFoundError, ValueError) as err:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from scratchdet.commands import options
 from scratchdet.commands.extras import require_train_extra
 from scratchdet.structures import DEFAULT_MAX_SINGLE
 
@@ -15,7 +16,7 @@ def crossval(
                                   help="Training config (flat YAML) used for every fold."),
     sample: Path | None = typer.Option(
         None, "--sample", help="The scratch sample folder (default: $SCRATCHDET_SAMPLE)."),
-    out: Path = typer.Option(Path("outputs/crossval"), "--out", help="Output folder."),
+    out: Path = options.out_option(Path("outputs/crossval"), "Output folder."),
     folds: int = typer.Option(3, "--folds", help="Number of folds (>= 2)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fold assignment."),
     fold: list[int] = typer.Option(
@@ -32,6 +33,9 @@ def crossval(
     nested: str = typer.Option(
         "keep", "--nested", help="Boxes nested in a better box after the merge: MODE[:IOS"
         "[:DECAY]], MODE keep, suppress, decay, union or wbf (geometry.nested)."),
+    red_polarity: bool | None = typer.Option(
+        None, "--red-polarity/--no-red-polarity", help="Show red parts to the models as white "
+        "ones (imaging.white_polarity) or not; default: as each fold model's spec says."),
     reuse: Path | None = typer.Option(
         None, "--reuse", help="An earlier crossval --out folder: predict with its fold models, "
         "no training (compare prediction settings on the same models)."),
@@ -68,7 +72,8 @@ def crossval(
                                 max_single=max_single or None, reuse=reuse,
                                 jobs=jobs, bootstrap=bootstrap, tta=flips,
                                 scale=scale, mine_from=mine_from,
-                                nested=None if nested_rule[0] == "keep" else nested_rule)
+                                nested=None if nested_rule[0] == "keep" else nested_rule,
+                                red_polarity=red_polarity)
     try:
         res = run_crossval(settings, typer.echo)
     except (ConfigError, FileNotFoundError, ValueError) as err:

@@ -59,10 +59,17 @@ def fetch_sample_cmd(
     from scratchdet.data.fetch import FetchError, describe, fetch_sample
     from scratchdet.settings import sample_dir
 
+    folder = sample_dir(dest)
     try:
-        result = fetch_sample(sample_dir(dest), ref=ref, force=force, progress=not quiet)
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a DEST that cannot be a folder: a usage error
+        _fail(f"{folder}: cannot create the folder ({err.strerror or err})")
+    try:
+        result = fetch_sample(folder, ref=ref, force=force, progress=not quiet)
     except FetchError as err:
         _fail(str(err), code=1)
+    except OSError as err:  # the download could not be written: the work failed
+        _fail(f"{folder}: {err}", code=1)
     if not quiet:
         typer.echo(describe(result))
 
@@ -83,7 +90,8 @@ def validate_cmd(
     colours: str = typer.Option("white,red", help=COLOURS_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
-    """Check a COCO json and its photos; report every problem; exit 1 on any error.
+    """Check a COCO json and its photos; report every problem; exit 1 on any error (exit 2
+    when the json or the folder does not exist; the json is still checked without the folder).
 
     Errors: missing photo; unreadable or truncated image; decompression bomb (more pixels
     than PIL's limit); decoded size differing from the json; EXIF orientation other than 1;
@@ -95,6 +103,8 @@ def validate_cmd(
     """
     from scratchdet.data.validate import validate_coco
 
+    if not annotations.is_file():
+        _fail(f"{annotations}: COCO json not found")
     report = validate_coco(
         annotations,
         images,
@@ -110,6 +120,8 @@ def validate_cmd(
             typer.echo(f"  {problem}" if not quiet else str(problem))
     if not quiet:
         typer.echo(report.summary())
+    if not images.is_dir():  # the json was still checked; a missing folder is a usage error
+        raise typer.Exit(2)
     if not report.ok:
         raise typer.Exit(1)
 

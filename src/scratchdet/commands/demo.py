@@ -13,7 +13,7 @@ from scratchdet.commands.extras import require_train_extra
 def demo(
     sample: Path | None = typer.Option(
         None, "--sample", help="The scratch sample folder (default: $SCRATCHDET_SAMPLE)."),
-    out: Path = typer.Option(Path("outputs/demo"), "--out", help="Output folder."),
+    out: Path = options.out_option(Path("outputs/demo"), "Output folder."),
     schedule: str = typer.Option(
         "short", "--schedule",
         help="short (16 epochs: whole demo < 20 min on 2 cores) or full (the config's own)."),
@@ -30,7 +30,7 @@ def demo(
         "(comma-separated; about 2.4x the model time for h,v)."),
     threshold_from: Path | None = typer.Option(
         None, "--threshold-from", help="The trained model carries the threshold this "
-        "evaluation picked (a crossval's eval/; for --final) [default: the val pick]."),
+        "evaluation picked (a crossval's eval/; for --final; default: the val pick)."),
     threshold_group: str = options.THRESHOLD_GROUP,
 ) -> None:
     """Run the whole pipeline on the sample and write an HTML report."""

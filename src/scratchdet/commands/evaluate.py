@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from scratchdet.commands import options
+
 if TYPE_CHECKING:
     from scratchdet.evaluation.config import EvaluationConfig
     from scratchdet.evaluation.inputs import Scope
@@ -96,7 +98,8 @@ def evaluate_cmd(
     bootstrap: int | None = typer.Option(
         None, "--bootstrap", min=0, help="Also print 95% intervals of AP50 from this many "
         "photo resamples per subgroup (e.g. 500; 0: off)."),
-    out: Path | None = typer.Option(None, "--out", help="Folder for metrics.md/json/csv + plots."),
+    out: Path | None = options.out_option(
+        None, "Folder for metrics.md/json/csv + plots (default: print only)."),
     all_gt: bool = typer.Option(
         False, "--all-gt", help="Score every ground-truth photo; one without a detection counts "
         "as predicted empty (its boxes are misses)."),
@@ -153,11 +156,14 @@ def analyze_cmd(
     gt: Path = typer.Argument(..., help="Ground-truth COCO json."),
     dets: Path = typer.Argument(..., help="Detections: COCO results json."),
     images: Path = typer.Argument(..., help="Folder with the photos (only these are drawn)."),
-    out: Path = typer.Option(Path("outputs/analysis"), "--out", help="Output folder."),
-    top_k: int | None = typer.Option(None, "--top-k", help="Best and worst photos drawn (5)."),
-    score_thr: float | None = typer.Option(
-        None, "--score-thr", help="Detections drawn and counted as false boxes (0.3)."
-    ),
+    out: Path = options.out_option(Path("outputs/analysis"), "Output folder."),
+    top_k: int | None = typer.Option(
+        None, "--top-k", help="Best and worst photos drawn (default: 5)."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", min=0.0, max=1.0, help="Verdict threshold: detections at or "
+        "above it are drawn solid and counted (a false box when they match no ground truth); "
+        "those down to half of it are drawn dashed as near-misses (default: 0.3)."),
+    score_thr: float | None = options.SCORE_THR_ALIAS_THRESHOLD,
     bands: str | None = _BANDS,
     group_by: str | None = _GROUP_BY,
     config: Path | None = _CONFIG,
@@ -165,6 +171,7 @@ def analyze_cmd(
     force: bool = _FORCE,
 ) -> None:
     """Rank photos by per-photo AP50; overlays and full-resolution crops of best and worst."""
+    score_thr = options.alias(threshold, score_thr, "--score-thr", "--threshold")
     cfg = _settings(config, set_, bands=bands, group_by=group_by, top_k=top_k,
                     score_thr=score_thr)
     from scratchdet.evaluation.analyze import write_analysis
@@ -187,8 +194,8 @@ def report_cmd(
     eval_dir: Path | None = typer.Option(None, "--eval", help="A `evaluate --out` folder."),
     analysis_dir: Path | None = typer.Option(None, "--analysis", help="An `analyze` folder."),
     stats_dir: Path | None = typer.Option(None, "--stats", help="A stats folder (stats.md)."),
-    out: Path = typer.Option(Path("outputs/report.html"), "--out", help="The HTML file."),
-    title: str = typer.Option("scratchdet report", "--title"),
+    out: Path = options.out_option(Path("outputs/report.html"), "The HTML file."),
+    title: str = typer.Option("scratchdet report", "--title", help="The report's title."),
     force: bool = _FORCE,
 ) -> None:
     """One self-contained HTML report from evaluation, analysis and stats folders."""

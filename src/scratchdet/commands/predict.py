@@ -1,4 +1,4 @@
-"""``scratchdet predict CHECKPOINT SOURCE...``: detections, verdicts and overlays for photos."""
+"""``scratchdet predict MODEL SOURCE...``: detections, verdicts and overlays for photos."""
 
 from __future__ import annotations
 
@@ -17,23 +17,24 @@ if TYPE_CHECKING:
 
 
 def predict(
-    checkpoint: Path = typer.Argument(..., help="A scratchdet model: model.onnx, model.pt or "
-                                      "a training .ckpt."),
-    sources: list[str] = typer.Argument(..., help="Photos, folders of photos or globs."),
-    out: Path = typer.Option(Path("outputs/predict"), "--out", help="Output folder."),
+    checkpoint: Path = options.model_argument(),
+    sources: list[str] = typer.Argument(
+        ..., metavar="SOURCE", help="Photos, folders of photos, globs or .txt lists."),
+    out: Path = options.out_option(Path("outputs/predict"), "Output folder."),
     gt: Path | None = typer.Option(
         None, "--gt", help="COCO file whose image ids the results use (matched by file name)."),
     threshold: float | None = options.THRESHOLD,
     threshold_from: Path | None = options.THRESHOLD_FROM,
     threshold_group: str = options.THRESHOLD_GROUP,
-    score_thr: float = typer.Option(0.05, "--score-thr", help="Lowest score kept in results."),
+    min_score: float = options.min_score_option(0.05, "Lowest box score kept in the results."),
+    score_thr: float | None = options.SCORE_THR_ALIAS,
     overlays: Path | None = typer.Option(
-        None, "--overlays", help="Folder for downscaled photos with the boxes drawn."),
-    runtime: str = typer.Option(
-        "auto", "--runtime", help="auto (onnx for a .onnx file, else torch), torch or onnx."),
-    device: str = typer.Option("cpu", "--device", help="cpu, or cuda / cuda:N (torch runtime)."),
+        None, "--overlays", help="Folder for one overlay per photo: its part region with the "
+        "kept boxes (solid red) and near-misses down to half the threshold (dashed orange)."),
+    runtime: str = options.RUNTIME,
+    device: str = options.DEVICE,
     batch_size: int = typer.Option(2, "--batch-size", min=1, help="Tiles per model call."),
-    threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0: default)."),
+    threads: int = options.THREADS,
     scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
     max_single: int = typer.Option(
         DEFAULT_MAX_SINGLE, "--max-single", min=0,
@@ -70,6 +71,7 @@ def predict(
     from scratchdet.data.photos import collect_photos
     from scratchdet.inference import run
 
+    score_thr = options.alias(min_score, score_thr, "--score-thr", "--min-score")
     use_ray = ray or ray_address is not None
     if use_ray:
         _check_ray(device, ray_gpus)
@@ -84,6 +86,8 @@ def predict(
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
+    if not quiet:
+        options.note(model.note)
     if how and not quiet:
         typer.echo(how)
     if use_ray:

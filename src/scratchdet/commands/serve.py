@@ -14,22 +14,19 @@ DEFAULT_DB = "sqlite:///scratchdet-service/history.db"
 
 
 def _load_inspector(checkpoint: Path | None, tiny_random: bool, max_side: int | None,
-                    tta: str) -> Any:
+                    tta: str, runtime: str = "auto", threads: int = 0) -> Any:
     """The inspector to serve; a model that cannot run stops here with exit 2."""
     from scratchdet.inference.tta import parse_tta
     from scratchdet.service.inspector import inspector_from_model, tiny_random_inspector
 
-    if (checkpoint is None) == (not tiny_random):
-        raise typer.BadParameter("give either CHECKPOINT or --tiny-random (exactly one)")
-    if checkpoint is not None and not checkpoint.is_file():
-        raise typer.BadParameter(f"model file {checkpoint} does not exist",
-                                 param_hint="CHECKPOINT")
+    _check_model_argument(checkpoint, tiny_random)
     try:
         flips = parse_tta(tta)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--tta") from None
     try:  # loaded before the server starts
-        return (inspector_from_model(checkpoint, max_side=max_side, tta=flips)
+        return (inspector_from_model(checkpoint, max_side=max_side, tta=flips, runtime=runtime,
+                                     threads=threads or None)
                 if checkpoint is not None else tiny_random_inspector())
     except (ValueError, OSError) as err:
         typer.echo(f"error: cannot serve {checkpoint}: {err}", err=True)
@@ -38,6 +35,15 @@ def _load_inspector(checkpoint: Path | None, tiny_random: bool, max_side: int | 
         typer.echo(f"error: --tiny-random needs torch ({err.name} missing): "
                    "pip install 'scratchdet[train]'", err=True)
         raise typer.Exit(2) from None
+
+
+def _check_model_argument(checkpoint: Path | None, tiny_random: bool) -> None:
+    """Exit 2 (a usage error) unless exactly one of MODEL and --tiny-random is given and the
+    model file exists: checked before anything, the history database included, is made."""
+    if (checkpoint is None) == (not tiny_random):
+        raise typer.BadParameter("give either MODEL or --tiny-random (exactly one)")
+    if checkpoint is not None and not checkpoint.is_file():
+        raise typer.BadParameter(f"model file {checkpoint} does not exist", param_hint="MODEL")
 
 
 def _check_access(host: str, auth: bool, db: str) -> None:
@@ -57,13 +63,14 @@ def _check_access(host: str, auth: bool, db: str) -> None:
 
 def serve(
     checkpoint: Path | None = typer.Argument(
-        None, help="Model to serve: model.onnx (no torch needed), model.pt or a training "
-        ".ckpt; loaded once, before the server starts."
-    ),
+        None, metavar="MODEL", show_default=False, help="Model to serve: model.onnx (no torch "
+        "needed), model.pt or a training .ckpt; loaded once, before the server starts."),
     tiny_random: bool = typer.Option(
         False, "--tiny-random",
         help="Serve a tiny detector with RANDOM weights instead (smoke and load tests only).",
     ),
+    runtime: str = options.RUNTIME,
+    threads: int = options.THREADS,
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     db: str = typer.Option(DEFAULT_DB, "--db", help="SQLAlchemy URL of the history and keys."),
@@ -92,7 +99,7 @@ def serve(
     threshold_group: str = options.THRESHOLD_GROUP,
     threshold_min: float | None = typer.Option(
         None, min=0.0, max=1.0, help="Lowest threshold a viewer/operator key may send "
-        "[default: the service's threshold; admins may send any]."),
+        "(default: the service's threshold; admins may send any)."),
     threshold_max: float | None = typer.Option(
         None, min=0.0, max=1.0, help="Highest threshold a viewer/operator key may send."),
     max_side: int | None = typer.Option(
@@ -119,8 +126,10 @@ def serve(
         shift_starts = parse_shifts(shifts)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--shifts") from None
+    _check_model_argument(checkpoint, tiny_random)
     _check_access(host, not no_auth, db)
-    inspector = _load_inspector(checkpoint, tiny_random, max_side, tta)
+    inspector = _load_inspector(checkpoint, tiny_random, max_side, tta, runtime, threads)
+    options.note(getattr(inspector, "note", None))
     spec = inspector.spec
     try:
         threshold, how = resolve_threshold(threshold, threshold_from, threshold_group,

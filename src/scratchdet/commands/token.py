@@ -71,5 +71,5 @@ def revoke(name: str = typer.Argument(..., help="The key's name."), db: str = DB
         store.close()
     if not removed:
         typer.echo(f"error: no key named {name!r} in {db} (see scratchdet token list)", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(2)  # a bad argument, as a missing file
     typer.echo(f"revoked key {name!r}")

@@ -31,22 +31,22 @@ def threshold_origin(threshold: float, explicit: float | None, how: str | None) 
 
 
 def val(
-    checkpoint: Path = typer.Argument(..., help="A scratchdet model: model.onnx, model.pt or "
-                                      "a training .ckpt."),
-    gt: Path = typer.Argument(..., help="Ground-truth COCO json of the photos."),
-    images: Path = typer.Argument(..., help="Folder of the photos (each listed in GT)."),
-    out: Path = typer.Option(Path("outputs/val"), "--out", help="Output folder."),
+    checkpoint: Path = options.model_argument(),
+    gt: Path = typer.Argument(..., metavar="GT", help="Ground-truth COCO json of the photos."),
+    images: Path = typer.Argument(..., metavar="IMAGES",
+                                  help="Folder of the photos (each listed in GT)."),
+    out: Path = options.out_option(Path("outputs/val"), "Output folder."),
     threshold: float | None = options.THRESHOLD,
     threshold_from: Path | None = options.THRESHOLD_FROM,
     threshold_group: str = options.THRESHOLD_GROUP,
-    runtime: str = typer.Option(
-        "auto", "--runtime", help="auto (onnx for a .onnx file, else torch), torch or onnx."),
-    device: str = typer.Option("cpu", "--device", help="cpu, or cuda / cuda:N (torch runtime)."),
+    runtime: str = options.RUNTIME,
+    device: str = options.DEVICE,
+    threads: int = options.THREADS,
     tta: str = typer.Option("", "--tta", help="Test-time flips, as for predict: h, v, hv."),
-    score_thr: float = typer.Option(
-        0.0, "--score-thr", min=0.0, max=1.0, help="Lowest score kept (0: every box, as "
-        "training's validation scores them)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    min_score: float = options.min_score_option(
+        0.0, "Lowest box score kept (0: every box, as training's validation scores them)."),
+    score_thr: float | None = options.SCORE_THR_ALIAS,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or notes."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:
     """Validate a model on labelled photos: predictions, evaluation, analysis, report.html.
@@ -60,16 +60,19 @@ def val(
     from scratchdet.inference import run
     from scratchdet.report.validation import check_val_writable, validate_predictions
 
+    score_thr = options.alias(min_score, score_thr, "--score-thr", "--min-score")
     try:
         check_val_writable(out, force)
         photos = collect_photos([str(images)])
         ids = run.image_ids(photos, gt)
         model, predictor, level, how = open_predictor(
-            checkpoint, runtime=runtime, device=device, threshold=threshold,
+            checkpoint, runtime=runtime, device=device, threads=threads, threshold=threshold,
             threshold_from=threshold_from, threshold_group=threshold_group, tta=tta,
             score_thr=score_thr)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         _fail(err)
+    if not quiet:
+        options.note(model.note)
     origin = threshold_origin(level, threshold, how)
     results = predict_with_progress(run, predictor, photos, ids,
                                     list(model.spec.category_ids), quiet)

@@ -11,18 +11,17 @@ from scratchdet.commands import options
 
 
 def watch(
-    checkpoint: Path = typer.Argument(..., help="A scratchdet model: model.onnx, model.pt or "
-                                      "a training .ckpt."),
-    folder: Path = typer.Argument(..., help="The folder the camera writes photos into."),
-    out: Path | None = typer.Option(
-        None, "--out", help="Ledger, verdicts.csv and one JSON per photo (default: "
-        "FOLDER/scratchdet-watch)."),
+    checkpoint: Path = options.model_argument(),
+    folder: Path = typer.Argument(..., metavar="FOLDER",
+                                  help="The folder the camera writes photos into."),
+    out: Path | None = options.out_option(
+        None, "Ledger, verdicts.csv and one JSON per photo (default: FOLDER/scratchdet-watch)."),
     threshold: float | None = options.THRESHOLD,
     threshold_from: Path | None = options.THRESHOLD_FROM,
     threshold_group: str = options.THRESHOLD_GROUP,
-    runtime: str = typer.Option(
-        "auto", "--runtime", help="auto (onnx for a .onnx file, else torch), torch or onnx."),
-    device: str = typer.Option("cpu", "--device", help="cpu, or cuda / cuda:N (torch runtime)."),
+    runtime: str = options.RUNTIME,
+    device: str = options.DEVICE,
+    threads: int = options.THREADS,
     tta: str = typer.Option("", "--tta", help="Test-time flips, as for predict: h, v, hv."),
     move_to: Path | None = typer.Option(
         None, "--move-to", help="Move each photo here once inspected (default: leave it)."),
@@ -68,10 +67,11 @@ def watch(
                         queue, poll, settle, give_up, once, recursive, suffixes, pattern)
     try:
         model, predictor, level, how = open_predictor(
-            checkpoint, runtime=runtime, device=device, threshold=threshold,
+            checkpoint, runtime=runtime, device=device, threads=threads, threshold=threshold,
             threshold_from=threshold_from, threshold_group=threshold_group, tta=tta)
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
+    options.note(model.note)
     hooks, history = _history_hook(db, storage)
     _note(how or f"threshold {level:.4g}")
     _note(f"watching {folder} ({model.runtime}); writing to {opts.out}"

@@ -17,6 +17,7 @@ import numpy as np
 from scratchdet.evaluation.bands import all_band
 from scratchdet.evaluation.coco_eval import coco_from_dict, results_coco, run_cocoeval
 from scratchdet.evaluation.inputs import Detections, GroundTruth, load_inputs
+from scratchdet.overlay import NEAR_FLOOR
 
 
 @dataclass(frozen=True)
@@ -42,19 +43,23 @@ class PhotoAnalysis:
     false_boxes: int
     gt: tuple[BoxView, ...]
     detections: tuple[BoxView, ...]  # score >= score_thr only
+    near: tuple[BoxView, ...] = ()  # near-misses: score_thr * NEAR_FLOOR <= score < score_thr
 
     def summary(self) -> dict[str, Any]:
         """The photo without its boxes (a table row)."""
         row = asdict(self)
-        row.pop("gt")
-        row.pop("detections")
+        for key in ("gt", "detections", "near"):
+            row.pop(key)
         return row
 
 
-def _photo(ev: Any, coco_dt: Any, coco_gt: Any, score_thr: float) -> tuple[list, list, float]:
-    """GT and detection views of the single photo evaluated in ``ev``, and its AP50."""
+def _photo(ev: Any, coco_dt: Any, coco_gt: Any,
+           score_thr: float) -> tuple[list, list, list, float]:
+    """GT, detection and near-miss views of the single photo evaluated in ``ev``, and its
+    AP50."""
     gts: list[BoxView] = []
     dets: list[BoxView] = []
+    near: list[BoxView] = []
     for e in ev.evalImgs:
         if e is None:
             continue
@@ -63,15 +68,16 @@ def _photo(ev: Any, coco_dt: Any, coco_gt: Any, score_thr: float) -> tuple[list,
         for gid, ignored in zip(e["gtIds"], e["gtIgnore"], strict=True):
             if not ignored:
                 gts.append(BoxView(tuple(coco_gt.anns[gid]["bbox"]), None, gid in caught))
-        for j in kept:
-            if not e["dtIgnore"][0][j]:
-                did = e["dtIds"][j]
-                matched = bool(e["dtMatches"][0][j])
-                dets.append(BoxView(tuple(coco_dt.anns[did]["bbox"]), e["dtScores"][j], matched))
+        for j, score in enumerate(e["dtScores"]):
+            if e["dtIgnore"][0][j] or score < score_thr * NEAR_FLOOR:
+                continue
+            view = BoxView(tuple(coco_dt.anns[e["dtIds"][j]]["bbox"]), score,
+                           bool(e["dtMatches"][0][j]))
+            (dets if score >= score_thr else near).append(view)
     precision = ev.eval["precision"][0, :, :, 0, -1]
     valid = precision[precision > -1]
     ap = float(np.mean(valid)) if valid.size else -1.0
-    return gts, dets, ap
+    return gts, dets, near, ap
 
 
 def analyze_photos(
@@ -89,14 +95,14 @@ def analyze_photos(
     for img in inputs.coco["images"]:
         i = int(img["id"])
         ev = run_cocoeval(coco_gt, coco_dt, [all_band()], [i], max_dets, iou_thresholds=[0.5])
-        gts, dets, ap = _photo(ev, coco_dt, coco_gt, score_thr)
+        gts, dets, near, ap = _photo(ev, coco_dt, coco_gt, score_thr)
         misses = sum(not g.matched for g in gts)
         false_boxes = sum(not d.matched for d in dets)
         ap50 = ap if ap >= 0 else None
         rank = ap50 if ap50 is not None else float(false_boxes == 0)
         group = inputs.attributes.get(i, {}).get(group_by, "") if group_by else ""
         out.append(PhotoAnalysis(i, inputs.file_names[i], group, ap50, rank, len(gts), misses,
-                                 false_boxes, tuple(gts), tuple(dets)))
+                                 false_boxes, tuple(gts), tuple(dets), tuple(near)))
     return out
 
 

@@ -1,8 +1,12 @@
-"""Overlays and full-resolution crops of analysed photos (Pillow).
+"""Overlays and full-resolution crops of analysed photos, in the one overlay style
+(:mod:`scratchdet.overlay`, as ``predict --overlays`` and the operator page draw them).
 
-Colours: ground truth green (thicker line), matched detections blue, false boxes red;
-each detection is labelled with its score. A scratch is a few dozen px in a 4608x3072
-photo, so every box also gets a crop at full resolution with some context around it.
+Ground-truth boxes blue (boxes a person drew, like the operator's on the page), detections at
+or above the threshold (``score_thr``) solid red, near-misses under it dashed orange; each
+detection is labelled with its score, and "false" when it matches no ground-truth box. The
+overlay shows the part region (found from the photo as the predictor finds it) with a margin.
+A scratch is a few dozen px in a 4608x3072 photo, so every box also gets a crop at full
+resolution with some context around it.
 """
 
 from __future__ import annotations
@@ -12,14 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
+from scratchdet import overlay as style
 from scratchdet.evaluation.analysis import BoxView, PhotoAnalysis
-from scratchdet.imaging import draw_boxes, open_shrunk, xywh_to_xyxy
-
-GT_COLOUR = (0, 200, 0)
-MATCHED_COLOUR = (30, 144, 255)
-FALSE_COLOUR = (255, 40, 40)
+from scratchdet.geometry.localize import locate_part_in_file
+from scratchdet.imaging import xywh_to_xyxy
 
 
 @dataclass(frozen=True)
@@ -31,33 +33,32 @@ class CropSpec:
     max_crops: int = 12
 
 
-def _draw_boxes(
-    image: Image.Image, photo: PhotoAnalysis, scale: float, offset: tuple[int, int],
-    width: int, font_size: int,
-) -> None:
-    gt = [xywh_to_xyxy(g.bbox) for g in photo.gt]
-    draw_boxes(image, gt, GT_COLOUR, scale=scale, offset=offset, width=width + 1)
-    draw_boxes(image, [xywh_to_xyxy(d.bbox) for d in photo.detections],
-               [MATCHED_COLOUR if d.matched else FALSE_COLOUR for d in photo.detections],
-               [f"{d.score:.2f}" for d in photo.detections], scale=scale, offset=offset,
-               width=width, font_size=font_size)
+def photo_marks(photo: PhotoAnalysis) -> list[style.Mark]:
+    """The boxes of one analysed photo to draw: detections (highest score first), then
+    near-misses, then ground truth (unlabelled)."""
+
+    def label(d: BoxView) -> str:
+        return f"{d.score:.2f}" + ("" if d.matched else " false")
+
+    ranked = sorted(photo.detections, key=lambda d: -(d.score or 0.0))
+    near = sorted(photo.near, key=lambda d: -(d.score or 0.0))
+    return [*(style.Mark(xywh_to_xyxy(d.bbox), "kept", label(d)) for d in ranked),
+            *(style.Mark(xywh_to_xyxy(d.bbox), "near", label(d)) for d in near),
+            *(style.Mark(xywh_to_xyxy(g.bbox), "drawn") for g in photo.gt)]
 
 
-def _legend(draw: ImageDraw.ImageDraw, photo: PhotoAnalysis, width: int, font_size: int) -> None:
+def _title(photo: PhotoAnalysis) -> str:
     ap = "n/a (clean photo)" if photo.ap50 is None else f"{photo.ap50:.3f}"
-    text = (f"{photo.file_name}  AP50 {ap}  misses {photo.misses}  false boxes "
-            f"{photo.false_boxes}  | GT green, matched blue, false red")
-    draw.rectangle((0, 0, width, font_size + 8), fill=(0, 0, 0))
-    draw.text((4, 3), text, fill=(255, 255, 255), font=ImageFont.load_default(size=font_size))
+    return (f"{photo.file_name}  AP50 {ap}  misses {photo.misses}  false boxes "
+            f"{photo.false_boxes}  | truth blue, detections red, near-misses dashed orange")
 
 
-def overlay(path: Path, photo: PhotoAnalysis, max_side: int = 1600) -> Image.Image:
-    """The whole photo, downscaled to ``max_side``, with every box drawn."""
-    img, (full_w, _) = open_shrunk(path, max_side)
-    scale = img.width / full_w
-    _draw_boxes(img, photo, scale, (0, 0), width=2, font_size=16)
-    _legend(ImageDraw.Draw(img), photo, img.width, 16)
-    return img
+def overlay(path: Path, photo: PhotoAnalysis, max_side: int = style.MAX_SIDE) -> Image.Image:
+    """The part region of the photo (the whole photo when none is found) shrunk to
+    ``max_side``, with every box drawn."""
+    region = locate_part_in_file(path)
+    return style.render(path, photo_marks(photo), None if region.fallback else region.box,
+                        max_side=max_side, title=_title(photo))
 
 
 def crop_windows(
@@ -93,10 +94,11 @@ def crops(path: Path, photo: PhotoAnalysis, spec: CropSpec = CropSpec()) -> list
     with Image.open(path) as src:
         img = src.convert("RGB")
     boxes = [*photo.gt, *(d for d in photo.detections if not d.matched)]
+    marks = photo_marks(photo)
     out = []
     for window in crop_windows(boxes, img.size, spec):
         piece = img.crop(window)
-        _draw_boxes(piece, photo, 1.0, window[:2], width=2, font_size=14)
+        style.draw_marks(piece, marks, offset=window[:2], line=2, font_size=14)
         out.append(piece)
     return out
 

@@ -203,3 +203,24 @@ def locate_part_in_file(path: str | Path, cfg: LocalizeConfig | None = None) -> 
     cfg = cfg or LocalizeConfig()
     small, size = read_reduced(path, cfg.draft_scale)
     return locate_part(small, size, cfg)
+
+
+def is_red_part(small_rgb: np.ndarray, box: tuple[int, int, int, int],
+                full_size: tuple[int, int], min_frac: float = 0.05,
+                margin: int = 40) -> bool:
+    """Whether the part in ``box`` (original pixels) of a reduced RGB view is red paint.
+
+    Red: at least ``min_frac`` of the region's pixels have red exceeding both green and blue
+    by ``margin`` (0-255). On the sample's 24 train + val photos the red parts score
+    0.11-0.36 and the white ones 0.00 (26 Nov).
+    """
+    if small_rgb.ndim != 3 or small_rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB array (h, w, 3), got shape {small_rgb.shape}")
+    sx, sy = small_rgb.shape[1] / full_size[0], small_rgb.shape[0] / full_size[1]
+    x0, y0, x1, y1 = box
+    region = small_rgb[int(y0 * sy) : max(int(y1 * sy), int(y0 * sy) + 1),
+                       int(x0 * sx) : max(int(x1 * sx), int(x0 * sx) + 1)].astype(np.int16)
+    if region.size == 0:
+        return False
+    redness = region[..., 0] - np.maximum(region[..., 1], region[..., 2])
+    return bool(np.mean(redness > margin) >= min_frac)

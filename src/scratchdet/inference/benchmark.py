@@ -337,7 +337,8 @@ def run_benchmark(photos: Sequence[Path], settings: BenchmarkSettings) -> Benchm
     if settings.repeat < 1 or settings.warmup < 0:
         raise ValueError(f"need repeat >= 1 and warmup >= 0, got {settings.repeat}, "
                          f"{settings.warmup}")
-    torch.set_num_threads(settings.threads)
+    if settings.threads:  # 0: torch's default (one per core)
+        torch.set_num_threads(settings.threads)
     runs: dict[str, RunTiming] = {}
     with tempfile.TemporaryDirectory(prefix="scratchdet-bench-") as tmp:
         models, preset, info = _models(settings, Path(tmp))

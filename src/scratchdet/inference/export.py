@@ -100,9 +100,11 @@ def export_onnx(
 
 
 def export_checkpoint(
-    checkpoint: str | Path, path: str | Path, trace_size: tuple[int, int] = (512, 512)
+    checkpoint: str | Path, path: str | Path, trace_size: tuple[int, int] = (512, 512),
+    extra: dict[str, Any] | None = None,
 ) -> tuple[Path, ModelSpec]:
-    """Export the detector stored in a ``.ckpt``/``model.pt``; its spec goes along."""
+    """Export the detector stored in a ``.ckpt``/``model.pt``; its spec goes along, and
+    ``extra`` facts into the graph's metadata (besides ``exported_from``)."""
     model, spec = load_torch_model(checkpoint)
-    extra = {"exported_from": str(checkpoint)}
-    return export_onnx(model, path, spec, trace_size, extra), spec
+    facts = {"exported_from": str(checkpoint), **(extra or {})}
+    return export_onnx(model, path, spec, trace_size, facts), spec

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scratchdet.geometry.localize import LocalizeConfig, Region, locate_part
+from scratchdet.geometry.localize import LocalizeConfig, Region, is_red_part, locate_part
 from scratchdet.geometry.nested import refine_nested
 from scratchdet.geometry.tiling import (
     Tile,
@@ -41,7 +41,7 @@ from scratchdet.geometry.tiling import (
     region_pieces,
     tile_grid,
 )
-from scratchdet.imaging import decode_at_scale
+from scratchdet.imaging import decode_at_scale, white_polarity
 from scratchdet.inference.tta import flip_array, fuse_outputs
 from scratchdet.structures import (  # noqa: F401  (DEFAULT_MAX_SINGLE: re-exported)
     DEFAULT_MAX_SINGLE,
@@ -63,6 +63,7 @@ class TiledPrediction:
     region: Region
     tiles: list[Tile]
     timings: dict[str, float] = field(default_factory=dict)
+    red_as_white: bool = False  # the part was red and shown to the model as a white one
 
 
 class TiledPredictor:
@@ -90,6 +91,8 @@ class TiledPredictor:
             shrunk photos; ``scale`` then follows each photo's size). ``None``: ``scale``.
         nested: ``(mode, ios, decay)`` of :func:`scratchdet.geometry.nested.refine_nested`,
             applied after the merge (``None``: boxes as merged).
+        red_polarity: a red part (:func:`scratchdet.geometry.localize.is_red_part`) is shown
+            to the model as a white one (:func:`scratchdet.imaging.white_polarity`).
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class TiledPredictor:
         tta: tuple[str, ...] = (),
         max_side: int | None = None,
         nested: tuple[str, float, float] | None = None,
+        red_polarity: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -122,6 +126,7 @@ class TiledPredictor:
         self.merge = dict(merge or {})
         self.tta = tuple(tta)
         self.nested = nested
+        self.red_polarity = red_polarity
 
     def predict(self, photo: str | Path | Image.Image) -> TiledPrediction:
         """Detections for one photo (a path or an already opened PIL image)."""
@@ -130,7 +135,9 @@ class TiledPredictor:
         image, full_size = decode_at_scale(photo, self.scale, self.max_side)
         timings["decode"] = time.perf_counter() - start
         t = time.perf_counter()
-        region = self._region(image, full_size)
+        region, red = self._region(image, full_size)
+        if red:
+            image = white_polarity(image)
         sx, sy = image.width / full_size[0], image.height / full_size[1]
         tiles = self._tiles(image, region, sx, sy)
         timings["localise"] = time.perf_counter() - t
@@ -144,15 +151,20 @@ class TiledPredictor:
             detections = Detections(boxes, detections.scores, detections.labels)
         timings["merge"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - start
-        return TiledPrediction(detections, region, tiles, timings)
+        return TiledPrediction(detections, region, tiles, timings, red)
 
-    def _region(self, image: Image.Image, full_size: tuple[int, int]) -> Region:
-        """The part region in original pixels, from a 1/``draft_scale`` view of the photo."""
-        if self.localize is None:
-            return Region((0, 0, *full_size), True, "localisation off")
-        factor = max(1, round(self.localize.draft_scale * image.width / full_size[0]))
+    def _region(self, image: Image.Image, full_size: tuple[int, int]) -> tuple[Region, bool]:
+        """The part region in original pixels, from a 1/``draft_scale`` view of the photo, and
+        whether the part is red and to be shown as white (``red_polarity``)."""
+        draft = self.localize.draft_scale if self.localize is not None else 8
+        factor = max(1, round(draft * image.width / full_size[0]))
+        if self.localize is None and not self.red_polarity:
+            return Region((0, 0, *full_size), True, "localisation off"), False
         small = np.asarray(image.reduce(factor)) if factor > 1 else np.asarray(image)
-        return locate_part(small, full_size, self.localize)
+        region = (locate_part(small, full_size, self.localize) if self.localize is not None
+                  else Region((0, 0, *full_size), True, "localisation off"))
+        red = self.red_polarity and is_red_part(small, region.box, full_size)
+        return region, red
 
     def _tiles(self, image: Image.Image, region: Region, sx: float, sy: float) -> list[Tile]:
         """Tiles in decoded pixels: the scaled region alone when it fits ``max_single``."""

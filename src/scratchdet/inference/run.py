@@ -11,7 +11,8 @@ builds the predictor the model's spec asks for, :func:`predict_photos` runs it o
 - ``verdicts.csv``: one row per photo: the verdict (:func:`scratchdet.structures.verdict`),
   max score, boxes at the threshold, timings in ms.
 
-:func:`draw_overlay` draws the boxes at the threshold on a downscaled full photo.
+:func:`draw_overlay` draws the photo's kept boxes and near-misses on its part region
+(:mod:`scratchdet.overlay`, the style of the report and the service).
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from scratchdet.imaging import draw_boxes, open_shrunk, xywh_to_xyxy
+from scratchdet import overlay
+from scratchdet.imaging import xywh_to_xyxy
 from scratchdet.inference.load import build_predictor, load_model
 from scratchdet.inference.predictor import TiledPredictor
 from scratchdet.io import write_bytes_atomic, write_json_atomic, write_text_atomic
@@ -41,7 +42,8 @@ VERDICT_FIELDS = ("file", "verdict", "max_score", "n_boxes", "image_id", "tiles"
 
 @dataclass
 class PhotoResult:
-    """One photo's outcome (``error`` set when it could not be predicted)."""
+    """One photo's outcome (``error`` set when it could not be predicted); ``region``: the
+    part region ``(x0, y0, x1, y1)`` in original pixels, when the predictor found one."""
 
     path: Path
     image_id: int
@@ -49,6 +51,7 @@ class PhotoResult:
     timings: dict[str, float] = field(default_factory=dict)
     tiles: int = 0
     error: str | None = None
+    region: tuple[int, int, int, int] | None = None
 
     def max_score(self) -> float:
         return max((d["score"] for d in self.detections), default=0.0)
@@ -102,6 +105,8 @@ def predict_photos(
         else:
             res.detections = coco_results(pred.detections, res.image_id, category_ids)
             res.timings, res.tiles = dict(pred.timings), len(pred.tiles)
+            if not pred.region.fallback:
+                res.region = pred.region.box
         results.append(res)
         if on_photo is not None:
             on_photo(res)
@@ -112,16 +117,19 @@ def predict_for_evaluation(checkpoint: str | Path, photos: Sequence[Path],
                            ids: Mapping[str, int], out_dir: str | Path,
                            max_single: int | None = DEFAULT_MAX_SINGLE,
                            tta: tuple[str, ...] = (), scale: float = 1.0,
-                           nested: tuple[str, float, float] | None = None) -> list[PhotoResult]:
+                           nested: tuple[str, float, float] | None = None,
+                           red_polarity: bool | None = None) -> list[PhotoResult]:
     """Predict ``photos`` as validation does (torch, on the GPU when there is one; scores
-    from 0; the default fast path unless ``max_single`` says otherwise) and write the outputs
-    (COCO results, verdicts at 0.5) into ``out_dir``, overwriting."""
+    from 0; the default fast path unless ``max_single`` says otherwise; red parts as the
+    spec says unless ``red_polarity``) and write the outputs (COCO results, verdicts at 0.5)
+    into ``out_dir``, overwriting."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     loaded = load_model(checkpoint, "torch", device)
     predictor = build_predictor(loaded, batch_size=2, score_threshold=0.0,
-                                max_single=max_single, tta=tta, scale=scale, nested=nested)
+                                max_single=max_single, tta=tta, scale=scale, nested=nested,
+                                red_polarity=red_polarity)
     results = predict_photos(predictor, photos, ids, loaded.spec.category_ids)
     write_outputs(results, ids, out_dir, threshold=0.5, force=True)
     return results
@@ -171,21 +179,20 @@ def write_outputs(results: Sequence[PhotoResult], ids: Mapping[str, int], out_di
     ]
 
 
-def draw_overlay(result: PhotoResult, threshold: float, max_side: int = 1600) -> Image.Image:
-    """The whole photo, downscaled to ``max_side``, with the boxes scoring >= ``threshold``."""
-    img, full = open_shrunk(result.path, max_side)
-    kept = result.boxes_at(threshold)
-    draw_boxes(img, [xywh_to_xyxy(d["bbox"]) for d in kept], (255, 0, 0),
-               [f"{d['score']:.2f}" for d in kept], scale=img.width / full[0],
-               width=max(2, math.ceil(img.width / 500)))
-    ImageDraw.Draw(img).text(
-        (8, 8), f"{result.path.name}: {result.verdict(threshold).upper()} "
-        f"(max {result.max_score():.2f}, threshold {threshold})", fill=(255, 255, 0))
-    return img
+def draw_overlay(result: PhotoResult, threshold: float,
+                 max_side: int = overlay.MAX_SIDE) -> Image.Image:
+    """The photo's part region (the whole photo when unknown) shrunk to ``max_side``, with its
+    kept boxes (score >= ``threshold``) and near-misses drawn (:mod:`scratchdet.overlay`)."""
+    scores = [d["score"] for d in result.detections]
+    boxes = [xywh_to_xyxy(d["bbox"]) for d in result.detections]
+    title = (f"{result.path.name}: {result.verdict(threshold).upper()} "
+             f"(max {result.max_score():.2f}, threshold {threshold})")
+    return overlay.render(result.path, overlay.marks_at(boxes, scores, threshold),
+                          result.region, max_side=max_side, title=title)
 
 
 def write_overlays(results: Sequence[PhotoResult], out_dir: str | Path, threshold: float,
-                   max_side: int = 1600, force: bool = False) -> list[Path]:
+                   max_side: int = overlay.MAX_SIDE, force: bool = False) -> list[Path]:
     """One ``<stem>.jpg`` overlay per predicted photo in ``out_dir``."""
     files = []
     for r in results:

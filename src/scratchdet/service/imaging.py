@@ -9,11 +9,9 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from scratchdet.imaging import draw_boxes, open_shrunk
+from scratchdet import overlay
 from scratchdet.io import write_bytes_atomic
 from scratchdet.service.errors import ServiceError
-
-OVERLAY_COLOUR = (255, 40, 40)
 
 
 def decode_photo(
@@ -65,31 +63,27 @@ def write_atomic(path: Path, data: bytes) -> None:
     write_bytes_atomic(path, data, force=True)
 
 
-def draw_overlay(
-    image: Image.Image, boxes: Sequence[Sequence[float]], scores: Sequence[float], scale: float
-) -> Image.Image:
-    """Draw every box (``scale`` maps box pixels to ``image`` pixels) and its score, in place."""
-    line = max(2, round(max(image.size) / 600))
-    return draw_boxes(image, boxes, OVERLAY_COLOUR, [f"{s:.2f}" for s in scores], scale=scale,
-                      width=line, pad=line * 2)
-
-
 def render_overlay(
     path: Path,
-    original_width: int,
     boxes: Sequence[Sequence[float]],
     scores: Sequence[float],
+    threshold: float,
+    below_boxes: Sequence[Sequence[float]] = (),
+    below_scores: Sequence[float] = (),
+    part_box: Sequence[float] | None = None,
     max_side: int | None = None,
     fmt: str = "jpeg",
 ) -> bytes:
-    """A stored photo (upright, shrunk to ``max_side``) with its boxes, encoded as ``fmt``.
+    """A stored photo (upright) with its kept boxes and near-misses, encoded as ``fmt``, in
+    the style of the page and of ``predict --overlays`` (:mod:`scratchdet.overlay`).
 
-    ``original_width`` is the upright photo's width, in which the boxes are given. A JPEG is
-    decoded at a reduced scale when that suffices (``Image.draft``), so a small overlay of a
-    4608x3072 photo does not decode every pixel.
+    The view is the part region (``part_box``) with a margin, or the whole photo when the row
+    has none, shrunk to ``max_side``. Boxes are in upright original pixels. A JPEG is decoded
+    at a reduced scale when that suffices (``Image.draft``).
     """
-    upright, _ = open_shrunk(path, max_side, upright=True)
-    return encode_image(draw_overlay(upright, boxes, scores, upright.width / original_width), fmt)
+    marks = overlay.marks_at([*boxes, *below_boxes], [*scores, *below_scores], threshold)
+    image = overlay.render(path, marks, part_box, max_side=max_side, upright=True)
+    return encode_image(image, fmt)
 
 
 def encode_image(image: Image.Image, fmt: str) -> bytes:

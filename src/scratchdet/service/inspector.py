@@ -73,13 +73,15 @@ def _to_pil(image: Image.Image | np.ndarray) -> Image.Image:
 class PredictorInspector:
     """An :class:`Inspector` over the predictor (native-resolution tiles, or the whole photo
     shrunk for a model trained so). Boxes are clipped to the photo. ``spec``: what the
-    model file says about the model (its operating threshold, ...), when known."""
+    model file says about the model (its operating threshold, ...), when known; ``note``: how
+    it was loaded, when worth saying (e.g. its ONNX export was made now)."""
 
     def __init__(self, predictor: TiledPredictor, model_id: str,
-                 spec: ModelSpec | None = None) -> None:
+                 spec: ModelSpec | None = None, note: str | None = None) -> None:
         self.predictor = predictor
         self.model_id = model_id
         self.spec = spec
+        self.note = note
 
     def inspect(self, image: Image.Image | np.ndarray, threshold: float) -> InspectionResult:
         photo = _to_pil(image)
@@ -124,7 +126,7 @@ def inspector_from_model(path: str | Path, max_side: int | None = None,
     """
     loaded = load_model(path, runtime, threads=threads)
     return PredictorInspector(build_predictor(loaded, tta=tta, max_side=max_side),
-                              model_id(path), loaded.spec)
+                              model_id(path), loaded.spec, loaded.note)
 
 
 def tiny_random_inspector(seed: int = 0, max_side: int = 640) -> PredictorInspector:

@@ -272,14 +272,17 @@ async def get_overlay(
     format: Literal["jpeg", "png"] = Query("jpeg"),
     max_side: int | None = Query(None, ge=16, le=20000, description="shrink to this side"),
 ) -> Response:
-    """The stored photo with the kept boxes drawn on it (rendered in an inspection slot)."""
+    """The stored photo's part region with its kept boxes (solid red) and near-misses
+    (dashed orange, down to half the threshold), as on the page (rendered in an inspection
+    slot)."""
     state = _state(request)
     row = await run_in_threadpool(row_or_404, request, inspection_id)
     path = Path(row.photo_path)
     if not path.is_file():
         raise ServiceError(404, "photo_missing", f"the photo of inspection {row.id} is gone")
     data, _ = await state.gate.run(
-        render_overlay, path, row.width, row.boxes, row.scores, max_side, format
+        render_overlay, path, row.boxes, row.scores, row.threshold, row.below_boxes or [],
+        row.below_scores or [], row.part_box, max_side, format,
     )
     return Response(data, media_type=f"image/{format}")
 

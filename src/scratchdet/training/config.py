@@ -38,6 +38,8 @@ class TrainConfig(StrictConfig):
     tile_size: int = Field(DEFAULT_TILE_SIZE, gt=0)
     tile_overlap: int = Field(DEFAULT_TILE_OVERLAP, ge=0)
     tile_options: dict[str, Any] = Field(default_factory=dict)  # scratchdet.data.tiles.TileConfig
+    # prediction: red parts shown to the model as white ones (ModelSpec.red_polarity)
+    red_polarity: bool = False
     # schedule
     epochs: int = Field(30, gt=0)
     max_steps: int = -1  # > 0 stops earlier than `epochs`

@@ -93,6 +93,7 @@ class CrossValSettings:
     scale: float = 1.0  # decode scale of the held-out photos
     mine_from: Path | None = None  # an earlier crossval folder: mine hard negatives with its models
     nested: tuple[str, float, float] | None = None  # geometry.nested rule after the merge
+    red_polarity: bool | None = None  # red parts shown as white ones (None: as each model says)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
         model_path, minutes, steps = _train_fold(s, fold_dir, train, held, fold, log, extra)
     photos, ids = _photos_and_ids(s.sample, held)
     results = predict_for_evaluation(model_path, photos, ids, fold_dir / "predict",
-                                     s.max_single, s.tta, s.scale, s.nested)
+                                     s.max_single, s.tta, s.scale, s.nested, s.red_polarity)
     failed = [r.error for r in results if r.error]
     if failed:
         raise ValueError(f"fold {fold}: {len(failed)} photo(s) failed, e.g. {failed[0]}")
@@ -366,7 +367,8 @@ def _stamp_threshold(s: CrossValSettings, run: EvaluationRun, facts: Sequence[Fo
     photos = sum(f.heldout_photos for f in facts)
     how = (f"crossval {s.out}: {pick.message}; picked on {photos} out-of-fold photos; "
            f"prediction max_single {s.max_single}, tta {','.join(s.tta) or 'none'}, "
-           f"scale {s.scale}, nested {s.nested or 'keep'}")
+           f"scale {s.scale}, nested {s.nested or 'keep'}, red polarity "
+           f"{'model spec' if s.red_polarity is None else s.red_polarity}")
     for f in facts:
         stamp_threshold(f.model, pick.threshold, how)
     log(f"fold models carry threshold {pick.threshold:.4g} ({how})")
