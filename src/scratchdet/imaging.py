@@ -145,5 +145,10 @@ def white_polarity(image: Image.Image) -> Image.Image:
     parts a scratch is darker. The green channel separates red paint (low) from a bare
     scratch (high); inverted, the paint turns light grey, scratches dark and grooves light.
     """
-    green = ImageOps.invert(image.convert("RGB").getchannel("G"))
-    return Image.merge("RGB", (green, green, green))
+    return Image.fromarray(white_polarity_array(np.asarray(image.convert("RGB"))))
+
+
+def white_polarity_array(pixels: np.ndarray) -> np.ndarray:
+    """:func:`white_polarity` of a ``uint8 [H, W, 3]`` RGB array (a new array)."""
+    green = 255 - pixels[..., 1]
+    return np.repeat(green[..., None], 3, axis=2)

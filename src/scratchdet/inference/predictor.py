@@ -41,7 +41,7 @@ from scratchdet.geometry.tiling import (
     region_pieces,
     tile_grid,
 )
-from scratchdet.imaging import decode_at_scale, white_polarity
+from scratchdet.imaging import decode_at_scale, white_polarity_array
 from scratchdet.inference.tta import flip_array, fuse_outputs
 from scratchdet.structures import (  # noqa: F401  (DEFAULT_MAX_SINGLE: re-exported)
     DEFAULT_MAX_SINGLE,
@@ -136,13 +136,11 @@ class TiledPredictor:
         timings["decode"] = time.perf_counter() - start
         t = time.perf_counter()
         region, red = self._region(image, full_size)
-        if red:
-            image = white_polarity(image)
         sx, sy = image.width / full_size[0], image.height / full_size[1]
         tiles = self._tiles(image, region, sx, sy)
         timings["localise"] = time.perf_counter() - t
         t = time.perf_counter()
-        outputs = self._run(image, tiles)
+        outputs = self._run(image, tiles, red)
         timings["model"] = time.perf_counter() - t
         t = time.perf_counter()
         detections = self._merge(outputs, tiles)
@@ -177,10 +175,14 @@ class TiledPredictor:
             return region_pieces(box, self.max_single, self.min_overlap)
         return tile_grid(image.width, image.height, self.tile_size, self.min_overlap, box)
 
-    def _run(self, image: Image.Image, tiles: Sequence[Tile]) -> list[Detections]:
+    def _run(self, image: Image.Image, tiles: Sequence[Tile],
+             red: bool = False) -> list[Detections]:
+        """Detections of each tile; a red part's tiles in the white parts' polarity."""
         outputs: list[Detections] = []
         for i in range(0, len(tiles), self.batch_size):
             batch = [np.array(image.crop(tile)) for tile in tiles[i : i + self.batch_size]]
+            if red:
+                batch = [white_polarity_array(x) for x in batch]
             if not self.tta:
                 outputs.extend(self.model(batch))
                 continue
