@@ -47,8 +47,9 @@ def sample_subset(sample: Path, tmp_path: Path) -> Callable[[dict[str, tuple[str
 
 @pytest.fixture(scope="session")
 def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained lite0_fpn_fast (FPN 16, every score kept) saved as ``model.pt``."""
-    import torch
+    """An untrained lite0_fpn_fast (FPN 16, every score kept) saved as ``model.pt`` (skips
+    where torch is not installed: the station venv)."""
+    torch = pytest.importorskip("torch")
 
     from scratchdet.artifact import ModelSpec, save_model
     from scratchdet.inference.torch_runtime import build_detector
