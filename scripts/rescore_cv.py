@@ -18,12 +18,11 @@ import os
 import pickle
 from pathlib import Path
 
-import numpy as np
+from nested_sweep import apply as apply_nested  # scripts/ (run as a script)
 
 from scratchdet.data.split import subset_coco
 from scratchdet.evaluation import evaluate
 from scratchdet.evaluation.box_stats import box_stats
-from scratchdet.geometry.nested import parse_nested, refine_nested
 from scratchdet.models.verifier import CropFeatures
 from scratchdet.training.rescore import bank_distances, photo_crops, rescored_detections
 
@@ -33,20 +32,7 @@ METHODS = (("none", 1.0), ("verifier", 1.0), ("verifier", 10.0), ("verifier_q", 
 
 def nested_rule(dets: list[dict], rule: str) -> list[dict]:
     """``rule`` (as ``crossval --nested``) applied to each photo's detections."""
-    if rule == "keep":
-        return dets
-    mode, ios, decay = parse_nested(rule)
-    out = []
-    for image_id in sorted({d["image_id"] for d in dets}):
-        ds = [d for d in dets if d["image_id"] == image_id]
-        xywh = np.array([d["bbox"] for d in ds], dtype=np.float64)
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        b, s, lab = refine_nested(boxes, np.array([d["score"] for d in ds]),
-                                  np.array([d["category_id"] for d in ds]), mode, ios, decay)
-        out += [{"image_id": image_id, "category_id": int(c), "score": float(v),
-                 "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]}
-                for (x0, y0, x1, y1), v, c in zip(b, s, lab, strict=True)]
-    return out
+    return dets if rule == "keep" else apply_nested(dets, rule)
 
 
 def row(gt: dict, dets: list[dict]) -> str:
@@ -89,7 +75,6 @@ def main() -> None:
         for method, l2 in METHODS:
             dets = nested_rule(rescored_detections(photos, method, l2, distances), args.nested)
             print(f"{method + ' l2=' + format(l2, 'g'):<13} {row(gt, dets)}")
-        np.set_printoptions(precision=3)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ RUNTIME = typer.Option(
 THREADS = typer.Option(
     0, "--threads", min=0, help="Intra-op threads of PyTorch and ONNX Runtime (0: their "
     "default, one per core).")
+TTA = typer.Option("", "--tta", help="Test-time flips besides the photo, comma-separated: h, "
+                   "v, hv (each one more model pass; boxes fused).")
 DEVICE = typer.Option("cpu", "--device", help="cpu, or cuda / cuda:N (torch runtime).")
 SCORE_THR_ALIAS = typer.Option(
     None, "--score-thr", hidden=True, min=0.0, max=1.0,

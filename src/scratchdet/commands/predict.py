@@ -39,9 +39,7 @@ def predict(
     max_single: int = typer.Option(
         DEFAULT_MAX_SINGLE, "--max-single", min=0,
         help="Part region up to this side runs as one input (larger: a few pieces); 0: tiles."),
-    tta: str = typer.Option(
-        "", "--tta", help="Test-time flips besides the photo, comma-separated: h, v, hv "
-        "(each one more model pass; boxes fused)."),
+    tta: str = options.TTA,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
     ray: bool = typer.Option(

@@ -42,7 +42,7 @@ def val(
     runtime: str = options.RUNTIME,
     device: str = options.DEVICE,
     threads: int = options.THREADS,
-    tta: str = typer.Option("", "--tta", help="Test-time flips, as for predict: h, v, hv."),
+    tta: str = options.TTA,
     min_score: float = options.min_score_option(
         0.0, "Lowest box score kept (0: every box, as training's validation scores them)."),
     score_thr: float | None = options.SCORE_THR_ALIAS,

@@ -22,7 +22,7 @@ def watch(
     runtime: str = options.RUNTIME,
     device: str = options.DEVICE,
     threads: int = options.THREADS,
-    tta: str = typer.Option("", "--tta", help="Test-time flips, as for predict: h, v, hv."),
+    tta: str = options.TTA,
     move_to: Path | None = typer.Option(
         None, "--move-to", help="Move each photo here once inspected (default: leave it)."),
     split_by_verdict: bool = typer.Option(

@@ -154,15 +154,14 @@ class TiledPredictor:
     def _region(self, image: Image.Image, full_size: tuple[int, int]) -> tuple[Region, bool]:
         """The part region in original pixels, from a 1/``draft_scale`` view of the photo, and
         whether the part is red and to be shown as white (``red_polarity``)."""
+        whole = Region((0, 0, *full_size), True, "localisation off")
+        if self.localize is None and not self.red_polarity:
+            return whole, False
         draft = self.localize.draft_scale if self.localize is not None else 8
         factor = max(1, round(draft * image.width / full_size[0]))
-        if self.localize is None and not self.red_polarity:
-            return Region((0, 0, *full_size), True, "localisation off"), False
         small = np.asarray(image.reduce(factor)) if factor > 1 else np.asarray(image)
-        region = (locate_part(small, full_size, self.localize) if self.localize is not None
-                  else Region((0, 0, *full_size), True, "localisation off"))
-        red = self.red_polarity and is_red_part(small, region.box, full_size)
-        return region, red
+        region = whole if self.localize is None else locate_part(small, full_size, self.localize)
+        return region, self.red_polarity and is_red_part(small, region.box, full_size)
 
     def _tiles(self, image: Image.Image, region: Region, sx: float, sy: float) -> list[Tile]:
         """Tiles in decoded pixels: the scaled region alone when it fits ``max_single``."""
