@@ -91,7 +91,9 @@ def test_serve_inspects_with_the_onnx_model(station: Path, sample: Path,
     assert body["num_boxes"] == len(body["boxes"]) and all(s >= 0.3 for s in body["scores"])
 
 
-def test_serve_stops_at_once_on_a_model_it_cannot_load(tmp_path: Path) -> None:
+def test_serve_stops_at_once_on_a_model_it_cannot_load(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # serve's default history folder: not in the checkout
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"not a graph")
     started = time.monotonic()
@@ -101,7 +103,9 @@ def test_serve_stops_at_once_on_a_model_it_cannot_load(tmp_path: Path) -> None:
     assert time.monotonic() - started < 20
 
 
-def test_what_needs_torch_names_the_extra(tmp_path: Path) -> None:
+def test_what_needs_torch_names_the_extra(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # serve's default history folder: not in the checkout
     if HAS_TORCH:
         pytest.skip("torch is installed here; checked in the station venv")
     pt = tmp_path / "model.pt"
