@@ -1,11 +1,18 @@
-"""refine_nested: each mode against an exact table."""
+"""refine_nested: each mode against an exact table; the rule's text (parse/format)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from scratchdet.geometry.nested import intersection_over_smaller, refine_nested
+from scratchdet.geometry.nested import (
+    DEFAULT_NESTED,
+    KEEP,
+    format_nested,
+    intersection_over_smaller,
+    parse_nested,
+    refine_nested,
+)
 
 # a long box (0.9); a fragment inside it (0.7); a box half inside the long one (0.6);
 # a far box (0.5); a box of another class inside the long one (0.8)
@@ -53,3 +60,37 @@ def test_bad_settings_and_empty() -> None:
         refine_nested(BOXES, SCORES, LABELS, "union", ios=0)
     b, s, lab = refine_nested(np.zeros((0, 4)), np.zeros(0), np.zeros(0), "union")
     assert b.shape == (0, 4) and len(s) == len(lab) == 0
+
+
+@pytest.mark.parametrize(("text", "rule", "canonical"), [
+    ("decay:0.5:0.5", ("decay", 0.5, 0.5), "decay:0.5:0.5"),
+    (" DECAY ", ("decay", 0.5, 0.5), "decay:0.5:0.5"),
+    ("decay:0.3", ("decay", 0.3, 0.5), "decay:0.3:0.5"),
+    ("decay:1:0", ("decay", 1.0, 0.0), "decay:1.0:0.0"),
+    ("suppress:0.6:0.1", ("suppress", 0.6, 0.1), "suppress:0.6"),  # decay unused: left out
+    ("wbf:1", ("wbf", 1.0, 0.5), "wbf:1.0"),
+    ("keep:0.3", ("keep", 0.3, 0.5), "keep"),
+])
+def test_rule_text_table(text: str, rule: tuple, canonical: str) -> None:
+    assert parse_nested(text) == rule
+    assert format_nested(rule) == canonical
+    again = parse_nested(canonical)  # the canonical text acts as the rule does
+    got = refine_nested(BOXES, SCORES, LABELS, *again)
+    want = refine_nested(BOXES, SCORES, LABELS, *rule)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_default_rule_halves_nested_scores() -> None:
+    assert parse_nested(DEFAULT_NESTED) == ("decay", 0.5, 0.5)
+    assert format_nested(KEEP) == "keep" and parse_nested("keep") == KEEP
+    _, s, _ = refine_nested(BOXES, SCORES, LABELS, *parse_nested(DEFAULT_NESTED))
+    np.testing.assert_allclose(s, [0.9, 0.8, 0.5, 0.35, 0.3])
+
+
+@pytest.mark.parametrize("text", ["squash", "decay:0", "decay:0.5:1.5", "decay:x",
+                                  "decay:0.5:0.5:0.5", ""])
+def test_bad_rule_text_names_the_grammar(text: str) -> None:
+    with pytest.raises(ValueError, match=r"expected MODE\[:IOS\[:DECAY\]\] with MODE one of "
+                                         r"keep, suppress, decay, union, wbf"):
+        parse_nested(text)

@@ -5,7 +5,7 @@ so a long or crossing scratch can come out as a stack of boxes. :func:`refine_ne
 box as *nested* when at least ``ios`` of its area lies inside a higher-scoring box of its class
 (intersection over the smaller box), and then, by ``mode``:
 
-- ``keep``: nothing changes (the default);
+- ``keep``: nothing changes;
 - ``suppress``: the nested box is dropped;
 - ``decay``: its score is multiplied by ``decay`` (it still counts for recall at low
   thresholds, but no longer stacks on the operator's screen);
@@ -13,7 +13,11 @@ box as *nested* when at least ``ios`` of its area lies inside a higher-scoring b
   highest score;
 - ``wbf``: each group becomes the score-weighted mean of its boxes, with the highest score.
 
-Pure numpy; boxes are xyxy; the output is sorted by falling score (stable).
+A rule is written ``MODE[:IOS[:DECAY]]`` (:func:`parse_nested`, :func:`format_nested`).
+Models carry theirs (``ModelSpec.nested``, from the training config's ``nested``);
+:data:`DEFAULT_NESTED` ``decay:0.5:0.5`` is the default since two seeds of out-of-fold
+cross-validation agreed on it (docs/quality.md: AP50 within 0.004, about half the unmatched
+boxes). Pure numpy; boxes are xyxy; the output is sorted by falling score (stable).
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from __future__ import annotations
 import numpy as np
 
 MODES = ("keep", "suppress", "decay", "union", "wbf")
+#: The rule a model applies unless its spec or the caller says otherwise.
+DEFAULT_NESTED = "decay:0.5:0.5"
+#: ``(mode, ios, decay)``, as :func:`parse_nested` returns it.
+NestedRule = tuple[str, float, float]
+#: The rule that changes nothing (boxes as merged).
+KEEP: NestedRule = ("keep", 0.5, 0.5)
 
 
 def intersection_over_smaller(boxes: np.ndarray) -> np.ndarray:
@@ -85,7 +95,7 @@ def refine_nested(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
             np.asarray(out_l, dtype=np.int64))
 
 
-def parse_nested(text: str) -> tuple[str, float, float]:
+def parse_nested(text: str) -> NestedRule:
     """``"MODE[:IOS[:DECAY]]"`` -> ``(mode, ios, decay)``; e.g. ``"decay:0.5:0.3"``.
 
     Raises:
@@ -101,3 +111,13 @@ def parse_nested(text: str) -> tuple[str, float, float]:
         raise ValueError(f"nested: expected MODE[:IOS[:DECAY]] with MODE one of "
                          f"{', '.join(MODES)}, 0 < IOS <= 1, 0 <= DECAY <= 1; got {text!r}")
     return mode, ios, decay
+
+
+def format_nested(rule: NestedRule) -> str:
+    """The canonical text of ``rule``: ``keep``, ``MODE:IOS`` or ``decay:IOS:DECAY``, leaving
+    out what the mode does not use (``parse_nested`` of it gives a rule that acts the same)."""
+    mode, ios, decay = rule
+    if mode == "keep":
+        return "keep"
+    text = f"{mode}:{float(ios)!r}"
+    return f"{text}:{float(decay)!r}" if mode == "decay" else text
