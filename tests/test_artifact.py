@@ -49,6 +49,46 @@ def test_red_polarity_comes_from_the_training_config() -> None:
     assert spec_from_config({**base, "red_polarity": True}, ["scratch"], [1]).red_polarity
 
 
+def test_nested_rule_travels_in_the_spec() -> None:
+    assert SPEC.nested == "decay:0.5:0.5" and SPEC.nested_rule == ("decay", 0.5, 0.5)
+    other = ModelSpec.from_dict({**SPEC.to_dict(), "nested": "SUPPRESS:0.6"})
+    assert other.nested == "suppress:0.6" and other.nested_rule == ("suppress", 0.6, 0.5)
+    text = onnx_metadata(other, {"opset": 17})  # the ONNX metadata JSON, both ways
+    assert json.loads(text)["spec"]["nested"] == "suppress:0.6"
+    assert spec_from_onnx_metadata({"scratchdet": text}, "m.onnx")[0] == other
+    # a spec written before the field existed: today's default rule
+    old = {k: v for k, v in SPEC.to_dict().items() if k != "nested"}
+    assert ModelSpec.from_dict(old).nested == "decay:0.5:0.5"
+    old_text = json.dumps({"format": "scratchdet-onnx/2", "spec": old, "graph": {}})
+    assert spec_from_onnx_metadata({"scratchdet": old_text}, "m.onnx")[0].nested == \
+        "decay:0.5:0.5"
+    with pytest.raises(ArtifactError, match=r"m\.pt: model spec: nested: expected "
+                                            r"MODE\[:IOS\[:DECAY\]\].*got 'squash'"):
+        ModelSpec.from_dict({**SPEC.to_dict(), "nested": "squash"}, "m.pt")
+
+
+def test_nested_rule_comes_from_the_training_config() -> None:
+    base = {"model": "lite0_fpn_fast"}
+    assert spec_from_config(base, ["scratch"], [1]).nested == "decay:0.5:0.5"  # older configs
+    assert spec_from_config({**base, "nested": "keep"}, ["scratch"], [1]).nested == "keep"
+
+
+def test_nested_rule_round_trips_through_model_pt(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from scratchdet.artifact import read_checkpoint, save_model
+
+    state = {"w": torch.ones(2)}
+    keep = ModelSpec("lite0_fpn_fast", ("scratch",), (1,), nested="keep")
+    path = save_model(tmp_path / "model.pt", state, keep)
+    assert torch.load(path, weights_only=True)["spec"]["nested"] == "keep"
+    assert read_checkpoint(path)[1].nested == "keep"
+    # a model.pt of today's format written before the field existed: the default rule
+    old = {k: v for k, v in keep.to_dict().items() if k != "nested"}
+    torch.save({"format": "scratchdet-model/2", "state_dict": state, "spec": old},
+               tmp_path / "old.pt")
+    assert read_checkpoint(tmp_path / "old.pt")[1].nested_rule == ("decay", 0.5, 0.5)
+
+
 def test_spec_is_strict_about_its_own_keys_only() -> None:
     data = SPEC.to_dict()
     with pytest.raises(ArtifactError, match=r"m\.pt: unknown model spec key\(s\) \['tile'\]"):
@@ -76,6 +116,7 @@ def test_26_nov_model_pt_metadata_gives_the_spec() -> None:
     assert spec.class_names == ("scratch",) and spec.category_ids == (1,)
     assert (spec.threshold, spec.threshold_source) == (0.5, "default")
     assert spec.recipe["epochs"] == 2 and spec.recipe["tile_options"]["samples_per_epoch"] == 128
+    assert spec.nested == "decay:0.5:0.5"  # made before the rule travelled: today's default
     # keys a legacy config left out take the 26 Nov TrainConfig defaults
     short = spec_from_config({"model": "lite0_fpn_fast"}, ["scratch"], [1])
     assert (short.input_mode, short.resize, short.tile_size) == ("resize", (1333, 800), 1024)
@@ -87,6 +128,7 @@ def test_26_nov_onnx_metadata_gives_the_spec() -> None:
     assert (spec.preset, spec.tile_size, spec.tile_overlap) == ("lite0_fpn_fast", 512, 128)
     assert graph["image_mean"] == [0.5, 0.5, 0.5] and graph["opset"] == 17
     assert spec.recipe == {"checkpoint": "/tmp/base/before/cv/fold0/runs/model/model.pt"}
+    assert spec.nested == "decay:0.5:0.5"
     with pytest.raises(ArtifactError, match=r"old\.onnx: no 'scratchdet' metadata"):
         spec_from_onnx_metadata({}, "old.onnx")
     with pytest.raises(ArtifactError, match=r"old\.onnx: 'scratchdet' metadata format 'x/9'"):

@@ -1,8 +1,9 @@
 """The model artifact: what a trained detector needs to run, as one small versioned spec.
 
 A :class:`ModelSpec` (preset and its overrides, class names and ids, input mode and tiling,
-the operating threshold and how it was picked, and the training recipe as free-form
-provenance that loading never validates) travels inside every model file:
+the operating threshold and how it was picked, the rule for boxes nested in a better box,
+and the training recipe as free-form provenance that loading never validates) travels inside
+every model file:
 
 - ``model.pt``: ``{"format": "scratchdet-model/2", "state_dict", "spec"}`` (torch needed);
 - Lightning ``*.ckpt``: the same spec under ``checkpoint["scratchdet"]["spec"]``;
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scratchdet.geometry.nested import DEFAULT_NESTED, NestedRule, format_nested, parse_nested
 from scratchdet.io import atomic_output
 from scratchdet.structures import DEFAULT_THRESHOLD, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
 
@@ -69,6 +71,9 @@ class ModelSpec:
         red_polarity: show a red part to the detector as a white one
             (:func:`scratchdet.imaging.white_polarity`), decided per photo by
             :func:`scratchdet.geometry.localize.is_red_part`.
+        nested: the rule for boxes nested in a better box of their class, ``MODE[:IOS[:DECAY]]``
+            (:mod:`scratchdet.geometry.nested`; stored canonical). A file written before the
+            field existed gets :data:`~scratchdet.geometry.nested.DEFAULT_NESTED`.
         recipe: the training settings, for provenance only: never validated on load.
     """
 
@@ -83,6 +88,7 @@ class ModelSpec:
     threshold: float = DEFAULT_THRESHOLD
     threshold_source: str = "default"
     red_polarity: bool = False
+    nested: str = DEFAULT_NESTED
     recipe: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -98,6 +104,10 @@ class ModelSpec:
             problems.append("need 0 <= tile_overlap < tile_size")
         if not 0.0 <= self.threshold <= 1.0:
             problems.append(f"threshold must be in [0, 1], got {self.threshold}")
+        try:
+            object.__setattr__(self, "nested", format_nested(parse_nested(str(self.nested))))
+        except ValueError as err:
+            problems.append(str(err))
         if problems:
             raise ValueError("model spec: " + "; ".join(problems))
 
@@ -127,6 +137,11 @@ class ModelSpec:
         except (TypeError, ValueError) as err:
             raise ArtifactError(f"{source}: {err}") from None
 
+    @property
+    def nested_rule(self) -> NestedRule:
+        """``nested`` as ``(mode, ios, decay)`` for the predictor."""
+        return parse_nested(self.nested)
+
     def with_threshold(self, threshold: float, source: str) -> ModelSpec:
         """A copy operating at ``threshold``, picked as ``source`` says."""
         return dataclasses.replace(self, threshold=float(threshold), threshold_source=source)
@@ -135,14 +150,15 @@ class ModelSpec:
 def spec_from_config(config: Mapping[str, Any], class_names: list[str] | tuple[str, ...],
                      category_ids: list[int] | tuple[int, ...]) -> ModelSpec:
     """A spec from a training config dump (today's or a legacy file's; missing keys take the
-    26 Nov training defaults). The whole config is kept as ``recipe``."""
+    26 Nov training defaults, ``nested`` today's default). The whole config is kept as
+    ``recipe``."""
     get = {**_LEGACY_DEFAULTS, **config}.get
     return ModelSpec(
         preset=str(get("model")), class_names=tuple(class_names),
         category_ids=tuple(category_ids), overrides=dict(get("model_overrides") or {}),
         input_mode=str(get("input_mode")), tile_size=int(get("tile_size")),
         tile_overlap=int(get("tile_overlap")), resize=tuple(get("resize")),
-        red_polarity=bool(get("red_polarity")),
+        red_polarity=bool(get("red_polarity")), nested=str(get("nested") or DEFAULT_NESTED),
         recipe=json.loads(json.dumps(dict(config), default=str)),
     )
 

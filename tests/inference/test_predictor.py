@@ -1,4 +1,5 @@
-"""TiledPredictor end to end with a fake detector on a synthetic photo (no torch)."""
+"""TiledPredictor end to end with a fake detector on a synthetic photo (no torch); the
+predictor ``build_predictor`` makes of a model's spec (its nested-box rule)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scratchdet.artifact import ModelSpec
 from scratchdet.geometry.localize import LocalizeConfig
+from scratchdet.geometry.nested import KEEP
 from scratchdet.geometry.tiling import tile_grid
+from scratchdet.inference.load import LoadedModel, build_predictor
 from scratchdet.inference.predictor import TiledPredictor
 from scratchdet.structures import Detections
 
@@ -103,3 +107,37 @@ def test_red_part_is_shown_to_the_model_as_a_white_one(tmp_path: Path) -> None:
     same = TiledPredictor(DarkPixels(), max_single=4096, red_polarity=True).predict(path)
     assert not same.red_as_white
     np.testing.assert_allclose(same.detections.boxes, [[700, 598, 900, 603]])
+
+
+class LongBoxAndFragment:
+    """Fake detector: in each input, a long box (0.9), a fragment inside it (0.6) and a box
+    apart (0.7), in the input's pixels."""
+
+    def __call__(self, images: list[np.ndarray]) -> list[Detections]:
+        boxes = [[10, 10, 210, 30], [50, 12, 90, 28], [300, 200, 340, 240]]
+        return [Detections.from_arrays(boxes, [0.9, 0.6, 0.7], [1, 1, 1]) for _ in images]
+
+
+def _fake_model(nested: str | None = None) -> LoadedModel:
+    extra = {} if nested is None else {"nested": nested}
+    spec = ModelSpec("fake", ("scratch",), (1,), tile_size=512, tile_overlap=128, **extra)
+    return LoadedModel(LongBoxAndFragment(), spec, "fake")
+
+
+def test_build_predictor_applies_the_spec_nested_rule(photo: Path) -> None:
+    def scores(model: LoadedModel, **kwargs: object) -> list[float]:
+        got = build_predictor(model, **kwargs).predict(photo).detections
+        assert got.scores.tolist() == sorted(got.scores.tolist(), reverse=True)
+        return got.scores.tolist()
+
+    # one input (the part region): the fragment keeps its box; by default its score halves
+    pred = build_predictor(_fake_model()).predict(photo)
+    assert len(pred.tiles) == 1
+    x0, y0 = pred.tiles[0][:2]
+    np.testing.assert_allclose(pred.detections.boxes[2], [x0 + 50, y0 + 12, x0 + 90, y0 + 28])
+    assert scores(_fake_model()) == pytest.approx([0.9, 0.7, 0.3])
+    assert scores(_fake_model("decay:0.5:0.2")) == pytest.approx([0.9, 0.7, 0.12])
+    # the caller overrides the model's rule; keep: the boxes as merged
+    assert scores(_fake_model(), nested=KEEP) == pytest.approx([0.9, 0.7, 0.6])
+    assert scores(_fake_model("keep")) == pytest.approx([0.9, 0.7, 0.6])
+    assert scores(_fake_model("keep"), nested=("suppress", 0.5, 0.5)) == pytest.approx([0.9, 0.7])

@@ -34,6 +34,26 @@ def test_cpu_fast_yaml_loads_with_the_default_cpu_model() -> None:
     assert cfg.model == DEFAULT_CPU_MODEL and cfg.accelerator == "cpu"
 
 
+def test_nested_rule_is_validated_and_reaches_the_model_spec() -> None:
+    from scratchdet.training.checkpoint import spec_for
+
+    assert TrainConfig().nested == "decay:0.5:0.5"
+    cfg = load_config(TrainConfig, CONFIGS / "cpu_fast.yaml")
+    assert cfg.nested == "decay:0.5:0.5"  # stated in the file
+    assert "\nnested: decay:0.5:0.5" in (CONFIGS / "cpu_fast.yaml").read_text()
+    assert spec_for(cfg, ["scratch"], [1]).nested_rule == ("decay", 0.5, 0.5)
+    other = load_config(TrainConfig, CONFIGS / "cpu_fast.yaml", ["nested=Suppress:0.7"])
+    assert other.nested == "suppress:0.7"  # stored canonical
+    assert spec_for(other, ["scratch"], [1]).nested == "suppress:0.7"
+    assert load_config(TrainConfig, None, ["nested=keep"]).nested == "keep"
+    with pytest.raises(ConfigError) as err:
+        load_config(TrainConfig, CONFIGS / "cpu_fast.yaml", ["nested=decay:2"])
+    assert "cpu_fast.yaml + --set nested: invalid TrainConfig" in str(err.value)
+    assert ("  nested: Value error, nested: expected MODE[:IOS[:DECAY]] with MODE one of keep, "
+            "suppress, decay, union, wbf, 0 < IOS <= 1, 0 <= DECAY <= 1; got 'decay:2'"
+            in str(err.value))
+
+
 def test_unknown_key_is_rejected_with_a_suggestion(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("epochz: 3\n", encoding="utf-8")

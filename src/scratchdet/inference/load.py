@@ -184,7 +184,8 @@ def build_predictor(model: LoadedModel, *, batch_size: int = 2, score_threshold:
     ``max_single``, inputs of the region's own size; see ``TiledPredictor``). A resize model,
     or any model given ``max_side``, runs once on the whole photo decoded with its long side
     at ``max_side`` (default: the training size ``spec.resize[0]``). ``nested``: the rule for
-    boxes nested in a better box (:func:`scratchdet.geometry.nested.refine_nested`).
+    boxes nested in a better box (:func:`scratchdet.geometry.nested.refine_nested`; ``None``:
+    the spec's ``nested``; ``("keep", ...)``: boxes as merged).
     ``red_polarity``: show red parts as white ones (``None``: as the spec says).
 
     Raises:
@@ -192,6 +193,8 @@ def build_predictor(model: LoadedModel, *, batch_size: int = 2, score_threshold:
     """
     spec = model.spec
     red = spec.red_polarity if red_polarity is None else red_polarity
+    nested = spec.nested_rule if nested is None else nested
+    nested = None if nested[0] == "keep" else nested
     if spec.input_mode == "resize" or max_side is not None:
         if tta or scale != 1.0:
             raise ValueError(f"model {model.model_id}: test-time flips and a decode scale need "

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from scratchdet.config import StrictConfig
+from scratchdet.geometry.nested import DEFAULT_NESTED, format_nested, parse_nested
 from scratchdet.settings import sample_dir
 from scratchdet.structures import DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
 
@@ -40,6 +41,8 @@ class TrainConfig(StrictConfig):
     tile_options: dict[str, Any] = Field(default_factory=dict)  # scratchdet.data.tiles.TileConfig
     # prediction: red parts shown to the model as white ones (ModelSpec.red_polarity)
     red_polarity: bool = False
+    # prediction: boxes nested in a better box, MODE[:IOS[:DECAY]] (ModelSpec.nested)
+    nested: str = DEFAULT_NESTED
     # schedule
     epochs: int = Field(30, gt=0)
     max_steps: int = -1  # > 0 stops earlier than `epochs`
@@ -99,6 +102,11 @@ class TrainConfig(StrictConfig):
         if not 0 <= v[0] <= v[1]:
             raise ValueError("expected [low, high] with 0 <= low <= high")
         return v
+
+    @field_validator("nested")
+    @classmethod
+    def _nested(cls, v: str) -> str:
+        return format_nested(parse_nested(v))  # a bad rule: the grammar and the choices
 
     @field_validator("max_steps")
     @classmethod
