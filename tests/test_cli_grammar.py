@@ -62,6 +62,14 @@ def test_one_name_per_concept(name: str) -> None:
     if "--threads" in opts:
         assert opts["--threads"].default == 0, name
         assert opts["--threads"].help == _options("predict")["--threads"].help, name
+    if "--nested" in opts:  # None: the model's rule (crossval: the config's)
+        assert opts["--nested"].default is None and opts["--nested"].metavar == "RULE", name
+
+
+def test_commands_that_run_a_model_share_the_nested_option() -> None:
+    helps = {name: _options(name)["--nested"].help for name in ("predict", "val", "watch", "serve")}
+    assert len(set(helps.values())) == 1
+    assert "default: the model's rule, decay:0.5:0.5" in helps["predict"]
 
 
 @pytest.mark.parametrize("name", MODEL_COMMANDS)

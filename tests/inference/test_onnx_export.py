@@ -21,7 +21,8 @@ from scratchdet.structures import Detections
 
 SCORE_THRESH = 0.5
 LITE0 = ModelSpec("lite0_fpn_fast", ("scratch",), (1,), {"score_thresh": SCORE_THRESH,
-                                                         "detections_per_img": 300})
+                                                         "detections_per_img": 300},
+                  nested="suppress:0.6")  # not the default: the file must carry it
 
 
 def as_tensor(image: np.ndarray) -> torch.Tensor:
@@ -85,6 +86,7 @@ def test_spec_and_graph_facts_round_trip(lite0: tuple, tmp_path: Path) -> None:
     model, path = lite0
     spec, graph = read_onnx_spec(path)
     assert spec == LITE0 and OnnxDetector(path).spec == LITE0
+    assert spec.nested == "suppress:0.6" and spec.nested_rule == ("suppress", 0.6, 0.5)
     assert graph == graph_facts(model)
     assert (graph["image_mean"], graph["size_divisible"], graph["resize"]) == (
         [0.5, 0.5, 0.5], 32, False)

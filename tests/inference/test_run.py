@@ -104,6 +104,9 @@ def test_predict_bad_inputs_exit_2(untrained_model: Path, tmp_path: Path) -> Non
     flips = CliRunner().invoke(app, ["predict", str(untrained_model), str(untrained_model),
                                      "--tta", "h,d"])
     assert flips.exit_code == 2 and "unknown flip 'd'" in flips.output
+    rule = CliRunner().invoke(app, ["predict", str(untrained_model), str(untrained_model),
+                                    "--nested", "decay:2"])
+    assert rule.exit_code == 2 and "nested: expected MODE[:IOS[:DECAY]]" in rule.output
     photo = tmp_path / "p.jpg"
     Image.new("RGB", (64, 48), (120, 120, 120)).save(photo)
     onnx_gpu = CliRunner().invoke(app, ["predict", str(untrained_model), str(photo), "--runtime",

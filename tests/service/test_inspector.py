@@ -15,7 +15,9 @@ from scratchdet.inference.load import build_predictor, from_module
 from scratchdet.service.imaging import write_atomic
 from scratchdet.service.inspector import Inspector, PredictorInspector, inspector_from_model
 
-RESIZE_SPEC = ModelSpec("fixed", ("scratch",), (1,), input_mode="resize", resize=(1152, 768))
+# keep: the photo-sized box holds the better one, and the default rule would halve its score
+RESIZE_SPEC = ModelSpec("fixed", ("scratch",), (1,), input_mode="resize", resize=(1152, 768),
+                        nested="keep")
 
 
 class FixedDetector(torch.nn.Module):
@@ -119,3 +121,5 @@ def test_serve_refuses_unknown_flips() -> None:
 
     res = CliRunner().invoke(app, ["serve", "--tiny-random", "--tta", "x"])
     assert res.exit_code == 2 and "unknown flip 'x'" in res.output
+    rule = CliRunner().invoke(app, ["serve", "--tiny-random", "--nested", "squash"])
+    assert rule.exit_code == 2 and "expected MODE" in rule.output

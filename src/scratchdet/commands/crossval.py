@@ -30,9 +30,10 @@ def crossval(
         "", "--tta", help="Test-time flips of the held-out photos (h, v, hv; comma-separated)."),
     scale: float = typer.Option(
         1.0, "--scale", help="Decode scale of the held-out photos (0 < scale <= 4)."),
-    nested: str = typer.Option(
-        "keep", "--nested", help="Boxes nested in a better box after the merge: MODE[:IOS"
-        "[:DECAY]], MODE keep, suppress, decay, union or wbf (geometry.nested)."),
+    nested: str | None = typer.Option(
+        None, "--nested", metavar="RULE", show_default=False, help="Boxes nested in a better "
+        "box after the merge: MODE(:IOS(:DECAY)), MODE keep, suppress, decay, union or wbf "
+        "(geometry.nested; default: the config's nested, decay:0.5:0.5 in cpu_fast)."),
     red_polarity: bool | None = typer.Option(
         None, "--red-polarity/--no-red-polarity", help="Show red parts to the models as white "
         "ones (imaging.white_polarity) or not; default: as each fold model's spec says."),
@@ -63,7 +64,7 @@ def crossval(
         raise typer.Exit(2)
     try:
         flips = parse_tta(tta)
-        nested_rule = parse_nested(nested)
+        nested_rule = None if nested is None else parse_nested(nested)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -72,7 +73,7 @@ def crossval(
                                 max_single=max_single or None, reuse=reuse,
                                 jobs=jobs, bootstrap=bootstrap, tta=flips,
                                 scale=scale, mine_from=mine_from,
-                                nested=None if nested_rule[0] == "keep" else nested_rule,
+                                nested=nested_rule,
                                 red_polarity=red_polarity)
     try:
         res = run_crossval(settings, typer.echo)

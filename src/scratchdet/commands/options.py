@@ -53,6 +53,11 @@ THREADS = typer.Option(
     "default, one per core).")
 TTA = typer.Option("", "--tta", help="Test-time flips besides the photo, comma-separated: h, "
                    "v, hv (each one more model pass; boxes fused).")
+NESTED = typer.Option(
+    None, "--nested", metavar="RULE", show_default=False, help="Boxes nested in a better box "
+    "of their class: MODE(:IOS(:DECAY)), MODE keep, suppress, decay, union or wbf "
+    "(geometry.nested; default: the model's rule, decay:0.5:0.5 unless trained otherwise; "
+    "keep: boxes as merged).")
 DEVICE = typer.Option("cpu", "--device", help="cpu, or cuda / cuda:N (torch runtime).")
 SCORE_THR_ALIAS = typer.Option(
     None, "--score-thr", hidden=True, min=0.0, max=1.0,

@@ -40,6 +40,7 @@ def predict(
         DEFAULT_MAX_SINGLE, "--max-single", min=0,
         help="Part region up to this side runs as one input (larger: a few pieces); 0: tiles."),
     tta: str = options.TTA,
+    nested: str | None = options.NESTED,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
     ray: bool = typer.Option(
@@ -80,7 +81,8 @@ def predict(
             checkpoint, runtime=runtime, device="cpu" if use_ray and ray_gpus else device,
             threads=threads, threshold=threshold,
             threshold_from=threshold_from, threshold_group=threshold_group, tta=tta,
-            batch_size=batch_size, score_thr=score_thr, scale=scale, max_single=max_single)
+            batch_size=batch_size, score_thr=score_thr, scale=scale, max_single=max_single,
+            nested=nested)
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -95,7 +97,7 @@ def predict(
         opts = RayOptions(ray_address, ray_workers, ray_cpus, ray_gpus, ray_shard_size)
         predictor_options = {"runtime": model.runtime, "device": device, "tta": tta,
                              "batch_size": batch_size, "score_thr": score_thr, "scale": scale,
-                             "max_single": max_single}
+                             "max_single": max_single, "nested": nested}
         _predict_on_ray(checkpoint, model, predictor_options, threads or math.ceil(ray_cpus),
                         photos, ids, threshold, out, overlays, opts, force, quiet)
         return
@@ -194,27 +196,31 @@ def open_predictor(
     checkpoint: Path, *, runtime: str = "auto", device: str = "cpu", threads: int = 0,
     threshold: float | None = None, threshold_from: Path | None = None,
     threshold_group: str = "all", tta: str = "", batch_size: int = 2, score_thr: float = 0.05,
-    scale: float = 1.0, max_single: int = DEFAULT_MAX_SINGLE,
+    scale: float = 1.0, max_single: int = DEFAULT_MAX_SINGLE, nested: str | None = None,
 ) -> tuple[Any, Any, float, str | None]:
     """The model, its predictor, the verdict threshold and a note saying where the threshold
-    came from (``None``: nothing to say), as ``predict`` (and ``watch``) run them.
+    came from (``None``: nothing to say), as ``predict`` (and ``watch``) run them. ``nested``:
+    a rule for boxes nested in a better box (``None``: the model's).
 
     Raises:
         ValueError: a bad option, or a model file that cannot be loaded (``ArtifactError``).
         FileNotFoundError: a missing ``threshold_from``.
     """
     from scratchdet.evaluation.verdict_threshold import resolve_threshold
+    from scratchdet.geometry.nested import parse_nested
     from scratchdet.inference.load import build_predictor, load_model
     from scratchdet.inference.tta import parse_tta
 
     flips = parse_tta(tta)
+    rule = None if nested is None else parse_nested(nested)
     model = load_model(checkpoint, runtime, device, threads or None)
     threshold, how = resolve_threshold(threshold, threshold_from, threshold_group,
                                        default=model.spec.threshold)
     if how is None and threshold_from is None and model.spec.threshold_source != "default":
         how = f"threshold {threshold:.4g} from the model ({model.spec.threshold_source})"
     predictor = build_predictor(model, batch_size=batch_size, score_threshold=score_thr,
-                                scale=scale, max_single=max_single or None, tta=flips)
+                                scale=scale, max_single=max_single or None, tta=flips,
+                                nested=rule)
     return model, predictor, threshold, how
 
 

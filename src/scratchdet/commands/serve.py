@@ -14,8 +14,10 @@ DEFAULT_DB = "sqlite:///scratchdet-service/history.db"
 
 
 def _load_inspector(checkpoint: Path | None, tiny_random: bool, max_side: int | None,
-                    tta: str, runtime: str = "auto", threads: int = 0) -> Any:
+                    tta: str, runtime: str = "auto", threads: int = 0,
+                    nested: str | None = None) -> Any:
     """The inspector to serve; a model that cannot run stops here with exit 2."""
+    from scratchdet.geometry.nested import parse_nested
     from scratchdet.inference.tta import parse_tta
     from scratchdet.service.inspector import inspector_from_model, tiny_random_inspector
 
@@ -24,9 +26,13 @@ def _load_inspector(checkpoint: Path | None, tiny_random: bool, max_side: int | 
         flips = parse_tta(tta)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--tta") from None
+    try:
+        rule = None if nested is None else parse_nested(nested)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--nested") from None
     try:  # loaded before the server starts
         return (inspector_from_model(checkpoint, max_side=max_side, tta=flips, runtime=runtime,
-                                     threads=threads or None)
+                                     threads=threads or None, nested=rule)
                 if checkpoint is not None else tiny_random_inspector())
     except (ValueError, OSError) as err:
         typer.echo(f"error: cannot serve {checkpoint}: {err}", err=True)
@@ -107,6 +113,7 @@ def serve(
     ),
     tta: str = typer.Option(
         "", "--tta", help="Test-time flips (h, v, hv; comma-separated): ~2.4x slower per photo."),
+    nested: str | None = options.NESTED,
     shifts: str = typer.Option(
         "6,14,22", help="Local hours the shifts start at (the page's pass rate per shift)."),
 ) -> None:
@@ -128,7 +135,8 @@ def serve(
         raise typer.BadParameter(str(err), param_hint="--shifts") from None
     _check_model_argument(checkpoint, tiny_random)
     _check_access(host, not no_auth, db)
-    inspector = _load_inspector(checkpoint, tiny_random, max_side, tta, runtime, threads)
+    inspector = _load_inspector(checkpoint, tiny_random, max_side, tta, runtime, threads,
+                                nested)
     options.note(getattr(inspector, "note", None))
     spec = inspector.spec
     try:

@@ -43,6 +43,7 @@ def val(
     device: str = options.DEVICE,
     threads: int = options.THREADS,
     tta: str = options.TTA,
+    nested: str | None = options.NESTED,
     min_score: float = options.min_score_option(
         0.0, "Lowest box score kept (0: every box, as training's validation scores them)."),
     score_thr: float | None = options.SCORE_THR_ALIAS,
@@ -68,7 +69,7 @@ def val(
         model, predictor, level, how = open_predictor(
             checkpoint, runtime=runtime, device=device, threads=threads, threshold=threshold,
             threshold_from=threshold_from, threshold_group=threshold_group, tta=tta,
-            score_thr=score_thr)
+            score_thr=score_thr, nested=nested)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         _fail(err)
     if not quiet:

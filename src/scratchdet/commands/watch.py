@@ -23,6 +23,7 @@ def watch(
     device: str = options.DEVICE,
     threads: int = options.THREADS,
     tta: str = options.TTA,
+    nested: str | None = options.NESTED,
     move_to: Path | None = typer.Option(
         None, "--move-to", help="Move each photo here once inspected (default: leave it)."),
     split_by_verdict: bool = typer.Option(
@@ -68,7 +69,8 @@ def watch(
     try:
         model, predictor, level, how = open_predictor(
             checkpoint, runtime=runtime, device=device, threads=threads, threshold=threshold,
-            threshold_from=threshold_from, threshold_group=threshold_group, tta=tta)
+            threshold_from=threshold_from, threshold_group=threshold_group, tta=tta,
+            nested=nested)
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
     options.note(model.note)

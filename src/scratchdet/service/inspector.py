@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from scratchdet.artifact import ModelSpec, model_id
+from scratchdet.geometry.nested import NestedRule
 from scratchdet.inference.load import build_predictor, from_module, load_model
 from scratchdet.inference.predictor import TiledPredictor
 from scratchdet.structures import Detections, Verdict, verdict
@@ -112,12 +113,14 @@ def _boxes_and_scores(found: Detections, size: tuple[int, int],
 
 def inspector_from_model(path: str | Path, max_side: int | None = None,
                          tta: tuple[str, ...] = (), runtime: str = "auto",
-                         threads: int | None = None) -> PredictorInspector:
+                         threads: int | None = None,
+                         nested: NestedRule | None = None) -> PredictorInspector:
     """The model file at ``path`` (``.onnx``, ``model.pt`` or ``.ckpt``) as an Inspector.
 
     A model trained on tiles runs over the part region at native resolution (with the
     test-time flips ``tta``); one trained on shrunk photos, or any model given ``max_side``,
-    runs once on the photo shrunk to that long side.
+    runs once on the photo shrunk to that long side. ``nested``: the rule for boxes nested in
+    a better box (``None``: the model's).
 
     Raises:
         scratchdet.artifact.ArtifactError: missing file, not a scratchdet model, or torch
@@ -125,7 +128,7 @@ def inspector_from_model(path: str | Path, max_side: int | None = None,
         ValueError: flips asked for the whole-photo path; an unknown runtime.
     """
     loaded = load_model(path, runtime, threads=threads)
-    return PredictorInspector(build_predictor(loaded, tta=tta, max_side=max_side),
+    return PredictorInspector(build_predictor(loaded, tta=tta, max_side=max_side, nested=nested),
                               model_id(path), loaded.spec, loaded.note)
 
 

@@ -42,6 +42,7 @@ from scratchdet.data.split import merge_present, stratified_folds, subset_coco
 from scratchdet.evaluation.box_stats import BoxStats, box_stats
 from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
 from scratchdet.evaluation.workflow import EvaluationRun, evaluate_and_write
+from scratchdet.geometry.nested import KEEP, NestedRule, format_nested, parse_nested
 from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE
 from scratchdet.inference.run import predict_for_evaluation
 from scratchdet.io import write_json_atomic, write_text_atomic
@@ -92,7 +93,7 @@ class CrossValSettings:
     tta: tuple[str, ...] = ()  # test-time flips of the held-out photos (inference.tta)
     scale: float = 1.0  # decode scale of the held-out photos
     mine_from: Path | None = None  # an earlier crossval folder: mine hard negatives with its models
-    nested: tuple[str, float, float] | None = None  # geometry.nested rule after the merge
+    nested: NestedRule | None = None  # geometry.nested rule after the merge (None: the config's)
     red_polarity: bool | None = None  # red parts shown as white ones (None: as each model says)
 
 
@@ -234,7 +235,8 @@ def _mine(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any], model: 
     (a file)."""
     photos, ids = _photos_and_ids(s.sample, train)
     log(f"fold {fold}: mining hard negatives on {len(photos)} training photos with {model}")
-    predict_for_evaluation(model, photos, ids, fold_dir / "mined", s.max_single)
+    predict_for_evaluation(model, photos, ids, fold_dir / "mined", s.max_single,
+                           nested=KEEP)  # every box, as mining was measured
     return fold_dir / "mined" / "results.bbox.json"
 
 
@@ -292,12 +294,14 @@ def _run_folds(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int,
         return [r.result() for r in runs]
 
 
-def _check_config(s: CrossValSettings) -> None:
-    """Load fold 0's config (and its tile options) now: fail early on a bad config."""
+def checked_settings(s: CrossValSettings) -> CrossValSettings:
+    """Load fold 0's config (and its tile options) now: fail early on a bad config. Returns
+    ``s`` with the config's ``nested`` rule unless ``s`` names one."""
     mined = [] if s.mine_from is None else [f"tile_options.hard_negatives={s.mine_from}"]
     cfg = fold_config(s, s.out / "fold0", mined)
     if cfg.input_mode == "tiles":
         tile_config(cfg)
+    return s if s.nested is not None else replace(s, nested=parse_nested(cfg.nested))
 
 
 def _headline(run: EvaluationRun, gt: Mapping[str, Any],
@@ -314,7 +318,7 @@ def _headline(run: EvaluationRun, gt: Mapping[str, Any],
 
 def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     """Run every fold, then evaluate the pooled out-of-fold detections (see module doc)."""
-    _check_config(s)
+    s = checked_settings(s)
     coco = merge_present(s.sample, s.splits)
     folds = assign_folds(coco, s.folds, s.seed)
     names = {im["id"]: im["file_name"] for im in coco["images"]}
@@ -367,7 +371,7 @@ def _stamp_threshold(s: CrossValSettings, run: EvaluationRun, facts: Sequence[Fo
     photos = sum(f.heldout_photos for f in facts)
     how = (f"crossval {s.out}: {pick.message}; picked on {photos} out-of-fold photos; "
            f"prediction max_single {s.max_single}, tta {','.join(s.tta) or 'none'}, "
-           f"scale {s.scale}, nested {s.nested or 'keep'}, red polarity "
+           f"scale {s.scale}, nested {format_nested(s.nested or KEEP)}, red polarity "
            f"{'model spec' if s.red_polarity is None else s.red_polarity}")
     for f in facts:
         stamp_threshold(f.model, pick.threshold, how)
