@@ -6,6 +6,8 @@ The rule (:func:`scratchdet.geometry.nested.refine_nested`) acts on the merged d
 each photo, so applying it to ``oof.bbox.json`` (scores from 0) is what ``crossval --reuse RUN
 --nested RULE`` computes, up to the 0.01 px rounding of the stored boxes; confirm a winner
 with that command. Prints AP50 all/white/red, AP, part AUROC and the box counts at 0.5.
+The run's own rule already acts on its ``oof.bbox.json`` (since 27 Nov the config's
+``decay:0.5:0.5``): sweep a run made with ``crossval --nested keep``.
 """
 
 from __future__ import annotations
