@@ -1,3 +1,4 @@
 from scratchdet.cli import app
 
-app(prog_name="scratchdet")
+if __name__ == "__main__":  # not when a worker process (spawn) imports this module
+    app(prog_name="scratchdet")

@@ -109,9 +109,22 @@ def benchmark(
     compare_runtimes: bool = typer.Option(
         True, "--compare-runtimes/--no-compare-runtimes", help="Also time the other runtime."),
     out: Path | None = options.out_option(None, "Folder for benchmark.json/.md (default: none)."),
+    device: str = typer.Option(
+        "cpu", "--device", help="cpu, or cuda / cuda:N: photos/s of batched prediction on the "
+        "GPU beside the single-photo path and the seed model (needs a model.pt)."),
+    batch: int = typer.Option(8, "--batch", help="With a GPU: photos per batch."),
+    amp: str = typer.Option(
+        "none,tf32,bf16", "--amp", help="With a GPU: precisions to time (none: float32, tf32, "
+        "bf16, fp16; comma-separated)."),
+    autotune: bool = typer.Option(
+        False, "--autotune", help="With a GPU: let cuDNN time its algorithms per input shape "
+        "(pays off when shapes repeat: one part type)."),
 ) -> None:
     """End-to-end latency per photo (decode, localise, model, merge) vs the seed model."""
     require_train_extra("benchmark")
+    if device != "cpu":
+        _gpu_benchmark(model, images, device, (batch, amp, autotune), repeat, seed_baseline, out)
+        return
     from scratchdet.inference import benchmark as bench
     from scratchdet.inference.tta import parse_tta
 
@@ -138,6 +151,41 @@ def benchmark(
     if out is not None:
         js, md = bench.write_outputs(result, out)
         typer.echo(f"wrote {js} and {md}")
+
+
+def _gpu_benchmark(model: str, images: str | None, device: str, how: tuple[int, str, bool],
+                   repeat: int, seed_baseline: bool, out: Path | None) -> None:
+    """``benchmark MODEL IMAGES --device cuda``: inference.gpu_benchmark; ``how``: batch size,
+    precisions and autotuning."""
+    import json
+
+    import torch
+
+    from scratchdet.inference import gpu_benchmark
+    from scratchdet.inference.benchmark import find_photos
+    from scratchdet.io import write_text_atomic
+
+    if images is None or not Path(model).is_file() or Path(model).suffix == ".onnx":
+        _usage("with --device cuda: scratchdet benchmark MODEL.pt IMAGES (a torch model file)")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        _usage(f"--device {device}: no CUDA GPU is visible here")
+    batch, amp, autotune = how
+    amps = [None if a.strip() in ("", "none") else a.strip() for a in amp.split(",")]
+    try:
+        photos = find_photos(images)
+        runs = gpu_benchmark.run_gpu_benchmark(Path(model), photos, device, batch,
+                                               amps, max(repeat, 2), seed_baseline,
+                                               autotune=autotune)
+    except (FileNotFoundError, ValueError) as err:
+        _usage(str(err))
+    for line in gpu_benchmark.summary_lines(runs, device):
+        typer.echo(line)
+    if out is not None:
+        data = gpu_benchmark.to_dict(runs, device, photos)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        path = write_text_atomic(Path(out) / "benchmark.json", json.dumps(data, indent=2) + "\n",
+                                 force=True)
+        typer.echo(f"wrote {path}")
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -224,3 +224,18 @@ def is_red_part(small_rgb: np.ndarray, box: tuple[int, int, int, int],
         return False
     redness = region[..., 0] - np.maximum(region[..., 1], region[..., 2])
     return bool(np.mean(redness > margin) >= min_frac)
+
+
+def locate_in_views(grid: np.ndarray | None, small: np.ndarray | None,
+                    full_size: tuple[int, int], cfg: LocalizeConfig | None,
+                    red_polarity: bool = False) -> tuple[Region, bool]:
+    """:func:`locate_part` on ``grid``, the block means it computes itself (``cfg.block`` of
+    the 1/``draft_scale`` view ``small``, made elsewhere, e.g. on a GPU), and whether the part
+    is red (:func:`is_red_part` on ``small``, only with ``red_polarity``). ``cfg`` ``None``:
+    localisation off (the whole photo)."""
+    if cfg is None or grid is None:
+        region = Region((0, 0, *full_size), True, "localisation off")
+    else:
+        region = locate_part(grid, full_size, cfg.model_copy(update={"block": 1}))
+    red = red_polarity and small is not None and is_red_part(small, region.box, full_size)
+    return region, red

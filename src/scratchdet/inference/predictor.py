@@ -135,44 +135,55 @@ class TiledPredictor:
         image, full_size = decode_at_scale(photo, self.scale, self.max_side)
         timings["decode"] = time.perf_counter() - start
         t = time.perf_counter()
-        region, red = self._region(image, full_size)
-        sx, sy = image.width / full_size[0], image.height / full_size[1]
-        tiles = self._tiles(image, region, sx, sy)
+        factor = self.reduction(image.width, full_size[0])
+        small = None if factor is None else (
+            np.asarray(image.reduce(factor)) if factor > 1 else np.asarray(image))
+        region, red = self.locate(small, full_size)
+        tiles = self.plan_tiles((image.width, image.height), full_size, region)
         timings["localise"] = time.perf_counter() - t
         t = time.perf_counter()
         outputs = self._run(image, tiles, red)
         timings["model"] = time.perf_counter() - t
         t = time.perf_counter()
-        detections = self._merge(outputs, tiles)
-        if (sx, sy) != (1.0, 1.0):
-            boxes = detections.boxes / np.array([sx, sy, sx, sy], dtype=np.float32)
-            detections = Detections(boxes, detections.scores, detections.labels)
+        detections = self.merge_outputs(outputs, tiles, (image.width, image.height), full_size)
         timings["merge"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - start
         return TiledPrediction(detections, region, tiles, timings, red)
 
-    def _region(self, image: Image.Image, full_size: tuple[int, int]) -> tuple[Region, bool]:
-        """The part region in original pixels, from a 1/``draft_scale`` view of the photo, and
-        whether the part is red and to be shown as white (``red_polarity``)."""
-        whole = Region((0, 0, *full_size), True, "localisation off")
+    def reduction(self, width: int, full_width: int) -> int | None:
+        """The factor that reduces a photo decoded ``width`` wide (of ``full_width`` original
+        pixels) to the localisation view (1/``draft_scale`` of the original); ``None`` when
+        neither localisation nor the red-part check needs a view."""
         if self.localize is None and not self.red_polarity:
-            return whole, False
+            return None
         draft = self.localize.draft_scale if self.localize is not None else 8
-        factor = max(1, round(draft * image.width / full_size[0]))
-        small = np.asarray(image.reduce(factor)) if factor > 1 else np.asarray(image)
+        return max(1, round(draft * width / full_width))
+
+    def locate(self, small: np.ndarray | None,
+               full_size: tuple[int, int]) -> tuple[Region, bool]:
+        """The part region in original pixels, from ``small`` (the photo reduced by
+        :meth:`reduction`, ``uint8 [h, w, 3]``), and whether the part is red and to be shown
+        as white (``red_polarity``)."""
+        whole = Region((0, 0, *full_size), True, "localisation off")
+        if small is None:
+            return whole, False
         region = whole if self.localize is None else locate_part(small, full_size, self.localize)
         return region, self.red_polarity and is_red_part(small, region.box, full_size)
 
-    def _tiles(self, image: Image.Image, region: Region, sx: float, sy: float) -> list[Tile]:
-        """Tiles in decoded pixels: the scaled region alone when it fits ``max_single``."""
+    def plan_tiles(self, size: tuple[int, int], full_size: tuple[int, int],
+                   region: Region) -> list[Tile]:
+        """Model inputs in the pixels of the photo decoded at ``size`` (``(width, height)``;
+        ``full_size`` is the original's): the scaled region alone, or a few pieces of it, when
+        it fits ``max_single``, else square tiles over it."""
+        sx, sy = size[0] / full_size[0], size[1] / full_size[1]
         x0, y0, x1, y1 = region.box
         box = (
             max(int(x0 * sx), 0), max(int(y0 * sy), 0),
-            min(math.ceil(x1 * sx), image.width), min(math.ceil(y1 * sy), image.height),
+            min(math.ceil(x1 * sx), size[0]), min(math.ceil(y1 * sy), size[1]),
         )
         if self.max_single:
             return region_pieces(box, self.max_single, self.min_overlap)
-        return tile_grid(image.width, image.height, self.tile_size, self.min_overlap, box)
+        return tile_grid(size[0], size[1], self.tile_size, self.min_overlap, box)
 
     def _run(self, image: Image.Image, tiles: Sequence[Tile],
              red: bool = False) -> list[Detections]:
@@ -191,6 +202,18 @@ class TiledPredictor:
             outputs.extend(fuse_outputs([p[k] for p in passes], flips, x.shape[1], x.shape[0])
                            for k, x in enumerate(batch))
         return outputs
+
+    def merge_outputs(self, outputs: Sequence[Detections], tiles: Sequence[Tile],
+                      size: tuple[int, int], full_size: tuple[int, int]) -> Detections:
+        """One set of detections in original pixels from each input's detections (in its own
+        pixels): mapped to the decoded photo (``size``), merged across tile seams, nested boxes
+        refined, scaled to the original (``full_size``), best first."""
+        merged = self._merge(outputs, tiles)
+        sx, sy = size[0] / full_size[0], size[1] / full_size[1]
+        if (sx, sy) == (1.0, 1.0):
+            return merged
+        boxes = merged.boxes / np.array([sx, sy, sx, sy], dtype=np.float32)
+        return Detections(boxes, merged.scores, merged.labels)
 
     def _merge(self, outputs: Sequence[Detections], tiles: Sequence[Tile]) -> Detections:
         boxes, scores, labels, tile_of = [], [], [], []

@@ -40,7 +40,7 @@ def build_detector(spec: ModelSpec, **changes: Any) -> nn.Module:
 def load_torch_model(path: str | Path) -> tuple[nn.Module, ModelSpec]:
     """The detector stored in ``path`` (``model.pt`` or ``.ckpt``), in eval mode, on CPU."""
     state, spec, _ = read_checkpoint(path)
-    model = build_detector(spec)
+    model = build_detector(spec, pretrained=False)  # every weight comes from the file
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
