@@ -159,3 +159,25 @@ def test_benchmark_on_a_missing_gpu_is_a_usage_error(untrained_model: Path,
                                       "--device", "cuda"])
     assert result.exit_code == 2
     assert "no CUDA GPU is visible here" in result.output
+
+
+def test_predict_photos_takes_a_batched_predictor(untrained_model: Path, photos: list[Path],
+                                                  tmp_path: Path) -> None:
+    from scratchdet.inference import run
+
+    loaded = load_model(untrained_model, "torch")
+    single = build_predictor(loaded, score_threshold=0.3)
+    assert run.batched_on_gpu(loaded, single, 4) is single  # on the CPU: the predictor itself
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff" + b"\0" * 100)
+    ids = {p.name: k for k, p in enumerate([*photos[:2], bad], start=1)}
+    batched = BatchedPredictor(single, load_torch_model(untrained_model)[0], "cpu", 2)
+    got = run.predict_photos(batched, [*photos[:2], bad], ids, [1])
+    want = run.predict_photos(single, [*photos[:2], bad], ids, [1])
+    assert [r.path for r in got] == [r.path for r in want]
+    assert got[2].error is not None and "broken.jpg" in got[2].error and want[2].error
+    for a, b in zip(got[:2], want[:2], strict=True):
+        assert a.region == b.region and a.tiles == b.tiles
+        assert [d["bbox"] for d in a.detections] == [d["bbox"] for d in b.detections]
+        np.testing.assert_allclose([d["score"] for d in a.detections],
+                                   [d["score"] for d in b.detections], atol=1e-4)

@@ -218,7 +218,10 @@ class BatchedPredictor:
         """The model on one batch of inputs (each as if alone: :class:`CanvasMask`);
         detections on the host."""
         self.mask.set(batch, self.model.transform.size_divisible)
-        outputs = self.model(batch)
+        try:
+            outputs = self.model(batch)
+        finally:
+            self.mask.clear()  # the hooks do nothing for anyone else using the network
         return [Detections.from_arrays(o["boxes"].float().cpu().numpy(),
                                        o["scores"].float().cpu().numpy(),
                                        o["labels"].cpu().numpy()) for o in outputs]

@@ -20,8 +20,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ from PIL import Image
 
 from scratchdet import overlay
 from scratchdet.imaging import xywh_to_xyxy
-from scratchdet.inference.load import build_predictor, load_model
-from scratchdet.inference.predictor import TiledPredictor
+from scratchdet.inference.load import LoadedModel, build_predictor, load_model
+from scratchdet.inference.predictor import TiledPrediction, TiledPredictor
 from scratchdet.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from scratchdet.structures import DEFAULT_MAX_SINGLE, Detections, Verdict, verdict
 
@@ -88,20 +89,20 @@ def image_ids(photos: Sequence[Path], gt: str | Path | None = None) -> dict[str,
 
 
 def predict_photos(
-    predictor: TiledPredictor,
+    predictor: Any,
     photos: Sequence[Path],
     ids: Mapping[str, int],
     category_ids: Sequence[int],
     on_photo: Callable[[PhotoResult], None] | None = None,
 ) -> list[PhotoResult]:
-    """Predict every photo; an unreadable one gets ``error`` set and the run goes on."""
+    """Predict every photo with a :class:`TiledPredictor` or a batched one (anything with
+    ``predict_many``, e.g. :func:`batched_on_gpu`'s); an unreadable one gets ``error`` set
+    and the run goes on."""
     results = []
-    for photo in photos:
+    for photo, pred in _predictions(predictor, photos):
         res = PhotoResult(photo, ids[photo.name])
-        try:
-            pred = predictor.predict(photo)
-        except (ValueError, OSError) as err:
-            res.error = str(err) if str(photo) in str(err) else f"{photo}: {err}"
+        if isinstance(pred, Exception):
+            res.error = str(pred) if str(photo) in str(pred) else f"{photo}: {pred}"
         else:
             res.detections = coco_results(pred.detections, res.image_id, category_ids)
             res.timings, res.tiles = dict(pred.timings), len(pred.tiles)
@@ -111,6 +112,35 @@ def predict_photos(
         if on_photo is not None:
             on_photo(res)
     return results
+
+
+def _predictions(predictor: Any, photos: Sequence[Path]
+                 ) -> Iterator[tuple[Path, TiledPrediction | Exception]]:
+    many = getattr(predictor, "predict_many", None)
+    if many is not None:
+        yield from many(photos)
+        return
+    for photo in photos:
+        try:
+            yield photo, predictor.predict(photo)
+        except (ValueError, OSError) as err:
+            yield photo, err
+
+
+def batched_on_gpu(model: LoadedModel, predictor: TiledPredictor, batch_size: int) -> Any:
+    """``predictor`` as a batched one (:class:`scratchdet.inference.gpu_batch.BatchedPredictor`:
+    decode and localisation on the GPU, several photos per model call, the same detections)
+    when ``model`` runs with PyTorch on a CUDA device and ``predictor`` allows it (no flips,
+    scale 1, tiles); else ``predictor`` itself."""
+    module = getattr(model.detector, "model", None)
+    if (model.runtime != "torch" or not str(model.device).startswith("cuda")
+            or predictor.tta or predictor.scale != 1.0 or predictor.max_side is not None
+            or module is None):
+        return predictor
+    from scratchdet.inference.gpu_batch import BatchedPredictor
+
+    return BatchedPredictor(predictor, module, model.device, batch_size,
+                            locators=min(8, (os.cpu_count() or 2) // 2))
 
 
 def predict_for_evaluation(checkpoint: str | Path, photos: Sequence[Path],

@@ -77,6 +77,10 @@ class CanvasMask:
         self.canvases = None if all(c == full for c in canvases) else canvases
         self.full, self._masks = full, {}
 
+    def clear(self) -> None:
+        """Hooks off until the next :meth:`set`."""
+        self.canvases, self._masks = None, {}
+
     def mask_for(self, x: Tensor) -> Tensor:
         """``[B, 1, h, w]`` ones on each image's canvas in a map ``x`` of the batch."""
         assert self.canvases is not None
