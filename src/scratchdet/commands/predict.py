@@ -194,8 +194,12 @@ def _predict_on_ray(checkpoint: Path, model: Any, predictor_options: dict[str, A
 
 
 def worker_predictor(checkpoint: Path, **options: Any) -> Any:
-    """The predictor of :func:`open_predictor` alone (what each Ray actor builds)."""
-    return open_predictor(checkpoint, **options)[1]
+    """The predictor of :func:`open_predictor` alone (what each Ray actor builds); on a CUDA
+    device the batched one (:func:`scratchdet.inference.run.batched_on_gpu`)."""
+    from scratchdet.inference import run
+
+    model, predictor, _, _ = open_predictor(checkpoint, **options)
+    return run.batched_on_gpu(model, predictor, options.get("batch_size", 2))
 
 
 def open_predictor(

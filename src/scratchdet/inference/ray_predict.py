@@ -83,12 +83,12 @@ class PhotoWorker:
         self.overlays, self.threshold = overlays, threshold
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        photos = [Path(str(path)) for path in batch["path"]]
+        ids = {p.name: int(i) for p, i in zip(photos, batch["image_id"], strict=True)}
+        # the whole batch in one call: a batched (GPU) predictor decodes and runs it together
+        results = predict_photos(self.predictor, photos, ids, self.category_ids)
         records = []
-        for index, path, image_id in zip(batch["i"], batch["path"], batch["image_id"],
-                                         strict=True):
-            photo = Path(str(path))
-            res = predict_photos(self.predictor, [photo], {photo.name: int(image_id)},
-                                 self.category_ids)[0]
+        for index, res in zip(batch["i"], results, strict=True):
             if self.overlays is not None and res.error is None:
                 # overwriting: a photo redone after a kill replaces its own overlay; other
                 # files were checked before the run started
