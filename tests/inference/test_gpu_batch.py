@@ -106,12 +106,14 @@ class ShapeLog(torch.nn.Module):
         return self.model.backbone
 
 
-def test_a_padded_batch_gives_each_photo_its_own_detections(untrained_model: Path,
-                                                            photos: list[Path]) -> None:
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_a_padded_batch_gives_each_photo_its_own_detections(
+        untrained_model: Path, photos: list[Path], channels_last: bool) -> None:
     """Inputs of different sizes in one call (padded to a multiple of 128) score as alone."""
     single = build_predictor(load_model(untrained_model, "torch"), score_threshold=0.3)
     model = ShapeLog(load_torch_model(untrained_model)[0])
-    batched = BatchedPredictor(single, model, device="cpu", batch_size=8, snap=128)
+    batched = BatchedPredictor(single, model, device="cpu", batch_size=8, snap=128,
+                               channels_last=channels_last)
     results = dict(batched.predict_many(photos))
     [shapes] = model.calls  # 3 photos (4 inputs: the long red part is cut in 2): one call
     assert len(shapes) == 4 and len(set(shapes)) > 1
