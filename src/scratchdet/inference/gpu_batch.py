@@ -9,10 +9,13 @@ and merge it reuses, so both give the same detections), arranged for throughput:
 - ``decode``: JPEGs decoded as one batch on the device (``torchvision.io.decode_jpeg``; nvJPEG
   on CUDA), EXIF orientation applied there; other formats, and any JPEG the batch decoder
   refuses, go through the CPU decoder the single-photo path uses;
-- ``localise``: the 1/8 view for :func:`~scratchdet.geometry.localize.locate_part` pooled on the
-  device (a 576x384 copy to the host instead of a full-size one), the region cut as a view;
-- ``model``: the inputs of several photos in one batch, the backbone in bf16 when asked
-  (:class:`HalfBackbone`; box heads stay float32);
+- ``localise``: the localisation's views (the 1/8 view and its block-mean grid) pooled on the
+  device, only the small grid copied to the host, the region search in worker processes
+  (``locators``), the region cut as a view;
+- ``model``: full batches of ``batch_size`` inputs (the next photos' inputs fill a batch that
+  one photo group leaves short: one input count, fewer shapes for cuDNN to tune), padded but
+  computed as alone (:class:`~scratchdet.models.batching.CanvasMask`), the backbone in bf16
+  when asked (:class:`~scratchdet.models.batching.HalfBackbone`; box heads stay float32);
 - ``merge``: as the predictor does, on the host.
 
 A preparation thread decodes and localises the next photos while the model runs on the
@@ -31,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
@@ -95,6 +98,7 @@ class _Photo:
     tiles: list[Tile] | None = None
     error: Exception | None = None
     timings: dict[str, float] | None = None
+    outputs: list[Detections] = field(default_factory=list)  # one per tile, as they come
 
 
 class BatchedPredictor:
@@ -237,11 +241,21 @@ class BatchedPredictor:
         worker = threading.Thread(target=self._prepare_all, args=(photos, prepared, stop),
                                   daemon=True)
         worker.start()
+        waiting: deque[_Photo] = deque()  # in order, until their last input has run
+        inputs: list[tuple[_Photo, Tile]] = []  # not yet run, across photo batches
         try:
             while (group := prepared.get()) is not None:
                 if isinstance(group, BaseException):
                     raise group
-                yield from self._finish(group)
+                waiting.extend(group)
+                inputs += [(p, tile) for p in group if p.error is None for tile in p.tiles or []]
+                while len(inputs) >= self.batch_size:  # full batches: one input shape count
+                    self._run(inputs[: self.batch_size])
+                    del inputs[: self.batch_size]
+                yield from self._finished(waiting)
+            if inputs:
+                self._run(inputs)
+            yield from self._finished(waiting)
         finally:
             stop.set()
             while worker.is_alive():
@@ -295,27 +309,32 @@ class BatchedPredictor:
             self._locators.shutdown()
             self._locators = None
 
-    def _finish(self, group: list[_Photo]) -> Iterator[tuple[Path, TiledPrediction | Exception]]:
-        ready = [p for p in group if p.error is None]
+    def _run(self, inputs: Sequence[tuple[_Photo, Tile]]) -> None:
+        """The model on one batch of inputs; each photo gets its outputs and its share of
+        the time."""
         t = time.perf_counter()
-        flat = [(p, tile) for p in ready for tile in (p.tiles or [])]
-        outputs: list[Detections] = []
-        for i in range(0, len(flat), self.batch_size):
-            chunk = flat[i : i + self.batch_size]
-            outputs += self.detect([self.crop(p, tile) for p, tile in chunk])
-        model_s = (time.perf_counter() - t) / max(len(ready), 1)
-        for p in group:
+        found = self.detect([self.crop(p, tile) for p, tile in inputs])
+        share = (time.perf_counter() - t) / len(inputs)
+        for (p, _), out in zip(inputs, found, strict=True):
+            p.outputs.append(out)
+            if p.timings is not None:
+                p.timings["model"] = p.timings.get("model", 0.0) + share
+
+    def _finished(self, waiting: deque[_Photo]
+                  ) -> Iterator[tuple[Path, TiledPrediction | Exception]]:
+        """The photos at the front of ``waiting`` whose inputs have all run, merged."""
+        while waiting and (waiting[0].error is not None
+                           or len(waiting[0].outputs) == len(waiting[0].tiles or [])):
+            p = waiting.popleft()
             if p.error is not None:
                 yield p.path, p.error
                 continue
             start = time.perf_counter()
-            mine = [o for (q, _), o in zip(flat, outputs, strict=True) if q is p]
             size = _size(p)
-            detections = self.predictor.merge_outputs(mine, p.tiles or [], size, size)
-            timings = {**(p.timings or {}), "model": model_s,
-                       "merge": time.perf_counter() - start}
+            detections = self.predictor.merge_outputs(p.outputs, p.tiles or [], size, size)
+            timings = {**(p.timings or {}), "merge": time.perf_counter() - start}
             timings["total"] = sum(timings.values())
-            p.image = None
+            p.image, p.outputs = None, []
             yield p.path, TiledPrediction(detections, p.region, p.tiles or [], timings, p.red)
 
 
