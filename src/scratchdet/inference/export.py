@@ -15,6 +15,7 @@ torch.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ import torch
 from torch import nn
 
 from scratchdet.artifact import ARTIFACT_KEY, ModelSpec, onnx_metadata
+from scratchdet.inference.onnx_graph import fold_pads
 from scratchdet.inference.onnx_runtime import OUTPUT_NAMES
 from scratchdet.inference.torch_runtime import load_torch_model
 from scratchdet.io import atomic_output
+from scratchdet.models.backbones import static_same_padding
 
 OPSET = 17
 
@@ -45,6 +48,17 @@ def graph_facts(model: nn.Module, opset: int = OPSET) -> dict[str, Any]:
         "nms_threshold": float(post.nms_thresh),
         "opset": opset,
     }
+
+
+def _traceable(model: nn.Module) -> nn.Module:
+    """``model``, or a copy with its TF "same" paddings fixed (:func:`static_same_padding`)
+    when the transform pads every input to a multiple of 32: the graph then pads by constants,
+    folded into the convolutions (:func:`fold_pads`), instead of computing each padding from
+    the input's shape (exact; about 1.3x faster in ONNX Runtime on 2 cores, docs/speed.md)."""
+    if int(model.transform.size_divisible) % 32:
+        return model
+    fixed = copy.deepcopy(model)
+    return fixed if static_same_padding(fixed) else model
 
 
 class _SingleImage(nn.Module):
@@ -68,6 +82,9 @@ def export_onnx(
 ) -> Path:
     """Trace ``model`` (eval mode) into ``path`` with dynamic height/width; atomic write.
 
+    Timm's run-time "same" paddings are fixed and folded into the convolutions
+    (:func:`_traceable`); the results are those of ``model``.
+
     Args:
         model: a torchvision-convention detector.
         path: the ``.onnx`` file to write (its folder is created).
@@ -86,12 +103,13 @@ def export_onnx(
     with atomic_output(out) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings on torchvision's size arithmetic
         torch.onnx.export(
-            _SingleImage(model).eval(), (example,), str(tmp), opset_version=OPSET,
+            _SingleImage(_traceable(model)).eval(), (example,), str(tmp), opset_version=OPSET,
             dynamo=False, input_names=["image"], output_names=list(OUTPUT_NAMES),
             dynamic_axes={"image": {1: "height", 2: "width"},
                           **{name: {0: "detections"} for name in OUTPUT_NAMES}},
         )
         graph = onnx.load(str(tmp))
+        fold_pads(graph)
         entry = graph.metadata_props.add()
         entry.key, entry.value = ARTIFACT_KEY, onnx_metadata(
             spec, {**graph_facts(model), **(extra or {})})

@@ -122,10 +122,17 @@ def cached_onnx(source: str | Path) -> Path:
     return source.with_name(source.name + ".onnx")
 
 
+#: Bumped when the export writes a better graph, so that older cached exports are redone
+#: (2: 27 Nov, fixed "same" paddings folded into the convolutions, about 1.3x faster).
+CACHE_REVISION = 2
+
+
 def _source_key(source: Path) -> dict[str, Any]:
-    """What the cached export records of its source: a changed source is exported again."""
+    """What the cached export records of its source (and of the exporter): a changed source,
+    or an export made before :data:`CACHE_REVISION`, is exported again."""
     stat = source.stat()
-    return {"name": source.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"name": source.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "revision": CACHE_REVISION}
 
 
 def _exported_detector(source: Path, threads: int | None) -> tuple[OnnxDetector, str | None]:

@@ -84,7 +84,8 @@ class Lite0Backbone(nn.Module):
     """EfficientNet-Lite0 stages as a multi-scale feature extractor.
 
     TF "same" padding (timm ``Conv2dSame``): for inputs divisible by 32, which the detector's
-    transform guarantees, the paddings are constant, so ONNX export with fixed pads is exact.
+    transform guarantees, the paddings are constant; :func:`static_same_padding` fixes them
+    for the ONNX export (exact).
     Batch norms are frozen (running statistics and affine), as usual for detection fine-tuning.
 
     Args:
@@ -145,6 +146,47 @@ class Lite0Backbone(nn.Module):
             if stage in stage_of_index:
                 features[str(len(features))] = x
         return features
+
+
+class EvenSamePadConv2d(nn.Module):
+    """A timm ``Conv2dSame`` with its padding fixed for input sides divisible by its stride.
+
+    TF "same" padding of a side ``i`` divisible by the stride ``s`` is ``k - s`` pixels
+    (dilation 1), the extra one after: exactly what ``Conv2dSame`` computes at run time, as
+    constants, so an ONNX graph pads once (or folds the padding into the convolution) instead
+    of computing the padding from the input's shape.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        assert conv.dilation == (1, 1), conv.dilation
+        (kh, kw), (sh, sw) = conv.kernel_size, conv.stride
+        ph, pw = max(kh - sh, 0), max(kw - sw, 0)
+        self.pads = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)  # F.pad order: W then H
+        self.conv = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                              conv.stride, 0, 1, conv.groups, conv.bias is not None)
+        self.conv.load_state_dict(conv.state_dict())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(nn.functional.pad(x, self.pads))
+
+
+def static_same_padding(model: nn.Module) -> int:
+    """Replace, in place, every timm ``Conv2dSame`` of ``model`` by an
+    :class:`EvenSamePadConv2d`; returns how many. Exact only when every such convolution
+    sees sides divisible by its stride: for Lite0 inside a detector whose transform pads to a
+    multiple of 32 (its last stride-2 convolution sees 1/16 of the input)."""
+    try:
+        from timm.layers import Conv2dSame
+    except ImportError:  # no timm: no Lite0 backbone either
+        return 0
+    swaps = [(name, module) for name, module in model.named_modules()
+             if isinstance(module, Conv2dSame)]
+    for name, module in swaps:
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, attr,
+                EvenSamePadConv2d(module))
+    return len(swaps)
 
 
 def _lite0_last_block(feature_index: int) -> int:
