@@ -20,6 +20,13 @@ def export(
     threshold: float | None = options.THRESHOLD,
     threshold_from: Path | None = options.THRESHOLD_FROM,
     threshold_group: str = options.THRESHOLD_GROUP,
+    int8: bool = typer.Option(
+        False, "--int8", help="Quantise to int8 (static, calibrated on --calibrate photos; "
+        "layers at stride <= 4 stay float; model calls about 1.5x faster than float on a "
+        "CPU with VNNI; docs/speed.md)."),
+    calibrate: list[str] | None = typer.Option(
+        None, "--calibrate", metavar="SOURCE", help="With --int8: training photos, folders, "
+        "globs or .txt lists to calibrate on (never the photos you evaluate on)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Export a trained detector to ONNX (dynamic height and width, model spec inside)."""
@@ -31,18 +38,43 @@ def export(
     try:
         if out.exists() and not force:
             raise FileExistsError(f"{out} exists; give --force to overwrite it")
+        photos = _calibration_photos(int8, calibrate)
         model, spec = load_torch_model(checkpoint)
         if threshold is not None or threshold_from is not None:
             value, how = resolve_threshold(threshold, threshold_from, threshold_group)
             spec = spec.with_threshold(value, how or f"--threshold {value} at export")
         path = export_onnx(model, out, spec, (trace_size, trace_size),
                            extra={"exported_from": str(checkpoint)})
+        how = _int8(path, photos) if int8 else "float32"
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {path} ({spec.preset}, classes {list(spec.class_names)}, threshold "
                f"{spec.threshold:.4g} ({spec.threshold_source}), dynamic height/width, "
-               f"opset {OPSET})")
+               f"opset {OPSET}, {how})")
+
+
+def _calibration_photos(int8: bool, calibrate: list[str] | None) -> list[Path]:
+    """The photos ``--calibrate`` names (checked before the export starts)."""
+    from scratchdet.data.photos import collect_photos
+
+    if int8 != bool(calibrate):
+        raise ValueError("--int8 needs --calibrate PHOTOS (training photos), and "
+                         "--calibrate needs --int8")
+    return collect_photos(calibrate) if calibrate else []
+
+
+def _int8(path: Path, photos: list[Path]) -> str:
+    """Quantise the float export at ``path`` in place; what was done, in words."""
+    from scratchdet.inference.quantize import quantize_onnx
+
+    try:
+        facts = quantize_onnx(path, path, photos)
+    except Exception:
+        path.unlink(missing_ok=True)  # no float file left under the name asked for int8
+        raise
+    return (f"int8: {facts['nodes']} nodes, calibrated on {facts['calibration']['crops']} "
+            f"crops of {len(photos)} photos")
 
 
 def _model_and_photos(model: str, images: str | None, checkpoint: Path | None,
