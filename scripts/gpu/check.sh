@@ -1,0 +1,17 @@
+#!/bin/bash
+# The GPU check of issue 17, run on a lent device machine in one call (about 4 min):
+#   carry [".gpu", ".whl"] (scripts/gpu/payload.py and the device README's wheel steps),
+#   command: bash scripts/gpu/check.sh
+# Prints the benchmark (single path, batched float32/tf32/bf16, seed) and a few batched
+# variants; benchmark.json and the logs come back from $OUT.
+export PYTHONUNBUFFERED=1
+cd "$(dirname "$0")/../.."
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD/src
+python3 -c "import torch, torchvision; print(torch.__version__, torchvision.__version__)"
+set -o pipefail
+timeout 150 python3 -W ignore -m scratchdet benchmark .gpu/model.pt .gpu/photos --device cuda \
+    --batch 8 --amp none,tf32,bf16 --repeat 8 -o "$OUT" 2>&1 | tee "$OUT/bench.log"
+timeout 130 python3 -W ignore scripts/gpu/variants.py 2>&1 | tee "$OUT/variants.log"
