@@ -183,3 +183,20 @@ def test_predict_photos_takes_a_batched_predictor(untrained_model: Path, photos:
         assert [d["bbox"] for d in a.detections] == [d["bbox"] for d in b.detections]
         np.testing.assert_allclose([d["score"] for d in a.detections],
                                    [d["score"] for d in b.detections], atol=1e-4)
+
+
+def test_a_decompression_bomb_is_refused_with_the_single_paths_message(
+        untrained_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jpeg, png = tmp_path / "big.jpg", tmp_path / "big.png"
+    Image.new("RGB", (200, 150), (128, 128, 128)).save(jpeg)
+    Image.new("RGB", (200, 150), (128, 128, 128)).save(png)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 30000 pixels: over twice the limit
+    single = build_predictor(load_model(untrained_model, "torch"))
+    batched = BatchedPredictor(single, load_torch_model(untrained_model)[0], "cpu", 2)
+    results = dict(batched.predict_many([jpeg, png]))
+    for path in (jpeg, png):
+        with pytest.raises(ValueError) as alone:
+            single.predict(path)
+        assert isinstance(results[path], ValueError)
+        assert str(path) in str(results[path]) and "bomb" in str(results[path])
+        assert str(results[path]) == str(alone.value)

@@ -168,14 +168,15 @@ class BatchedPredictor:
             return None
 
     def _decode_on_host(self, photo: _Photo) -> None:
+        """The single-photo path's decoder (EXIF orientation, bomb check, its messages)."""
         try:
-            source = io.BytesIO(photo.data) if photo.data is not None else photo.path
-            image, _ = decode_at_scale(Image.open(source) if photo.data is not None
-                                       else source)
-            array = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
-            photo.image = array.to(self.device)
+            image, _ = decode_at_scale(photo.path)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-            photo.error = ValueError(f"{photo.path}: cannot read as an image ({err})")
+            text = str(err)
+            photo.error = ValueError(text if str(photo.path) in text
+                                     else f"{photo.path}: cannot read as an image ({text})")
+            return
+        photo.image = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).to(self.device)
 
     def views(self, photo: _Photo) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The localisation's views of a decoded photo, pooled on the device: the block-mean
