@@ -115,7 +115,7 @@ def test_a_padded_batch_gives_each_photo_its_own_detections(
     batched = BatchedPredictor(single, model, device="cpu", batch_size=8, snap=128,
                                channels_last=channels_last)
     results = dict(batched.predict_many(photos))
-    [shapes] = model.calls  # 3 photos (4 inputs: the long red part is cut in 2): one call
+    [shapes] = batched.model.calls  # its copy; 3 photos, 4 inputs (the red rail in 2): 1 call
     assert len(shapes) == 4 and len(set(shapes)) > 1
     for photo in photos:
         got, want = results[photo], single.predict(photo)

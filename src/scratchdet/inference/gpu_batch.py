@@ -25,6 +25,7 @@ tests); flips, a decode scale and whole-photo (resize) models stay with the sing
 
 from __future__ import annotations
 
+import copy
 import io
 import multiprocessing
 import os
@@ -107,7 +108,8 @@ class BatchedPredictor:
     Args:
         predictor: the single-photo predictor whose settings, localisation and merge are used
             (from :func:`scratchdet.inference.load.build_predictor`); no flips, scale 1.
-        model: its detector as a torchvision-convention ``nn.Module``.
+        model: its detector as a torchvision-convention ``nn.Module`` (copied: the copy gets
+            the batching hooks, its padding multiple and precision).
         device: ``"cuda"``, ``"cuda:1"`` or ``"cpu"``.
         batch_size: photos decoded together and model inputs per call.
         amp: ``"bf16"``/``"fp16"``: the backbone under autocast; ``None``: float32.
@@ -131,7 +133,7 @@ class BatchedPredictor:
             raise ValueError(f"amp must be one of {', '.join(AMP_DTYPES)} or None, got {amp!r}")
         self.predictor, self.device = predictor, torch.device(device)
         self.batch_size, self.readers, self.amp = batch_size, readers, amp
-        model = model.eval().to(self.device)
+        model = copy.deepcopy(model).eval().to(self.device)  # hooks and padding: our copy's
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         if amp is not None:
