@@ -13,6 +13,8 @@ from scratchdet.models.factory import DEFAULT_CPU_MODEL, PRESETS, build_model
 # Small settings so the big presets stay fast on 2 CPU cores.
 SMALL: dict[str, dict[str, object]] = {
     "lite0_fpn_fast": {"pretrained": False},
+    "lite1_fpn_fast": {"pretrained": False},
+    "lite2_fpn_fast": {"pretrained": False},
     "lite0_fcos": {"pretrained": False},
     "faster_rcnn_r50_fpn": {"min_size": 128, "max_size": 160},
     "cascade_rcnn_x101_32x4d_fpn": {"min_size": 128, "max_size": 160},

