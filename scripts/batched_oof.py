@@ -35,7 +35,8 @@ def _matches(a: np.ndarray, sa: np.ndarray, b: np.ndarray, sb: np.ndarray) -> in
     return int(sum(iou[i, j] >= 0.9 and abs(sa[i] - sb[j]) < 0.05 for i, j in enumerate(best)))
 
 
-def _row(name: str, gt: dict, dets: list[dict]) -> str:
+def oof_row(name: str, gt: dict, dets: list[dict]) -> str:
+    """One line: AP50 all/white/red, AP and part AUROC of ``dets`` against ``gt``."""
     r = evaluate(gt, dets, group_by="colour", part_level=True)
     ap50 = [r.value("AP", "0.50", group=g) for g in ("all", "white", "red")]
     auroc = r.part_level.groups["all"].auroc if r.part_level else float("nan")
@@ -66,8 +67,8 @@ def run(folder: Path, sample: Path, batch: int, device: str) -> None:
             single_dets += coco_results(one, ids[str(path)], cats)
             batched_dets += coco_results(pred.detections, ids[str(path)], cats)
     print(f"{folder} (batch {batch}, {device}): AP50 all/white/red")
-    print(_row("single", gt_all, single_dets))
-    print(_row("batched", gt_all, batched_dets))
+    print(oof_row("single", gt_all, single_dets))
+    print(oof_row("batched", gt_all, batched_dets))
     print(f"  boxes >= 0.05 of the single path matched in the batched one: {matched}/{total}")
 
 

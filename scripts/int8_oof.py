@@ -18,19 +18,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from scratchdet.evaluation import evaluate
+from batched_oof import oof_row  # scripts/ (run as a script)
+
 from scratchdet.inference.export import export_checkpoint
 from scratchdet.inference.load import build_predictor, load_model
 from scratchdet.inference.quantize import quantize_onnx
 from scratchdet.inference.run import coco_results
-
-
-def _row(name: str, gt: dict, dets: list[dict]) -> str:
-    r = evaluate(gt, dets, group_by="colour", part_level=True)
-    ap50 = [r.value("AP", "0.50", group=g) for g in ("all", "white", "red")]
-    auroc = r.part_level.groups["all"].auroc if r.part_level else float("nan")
-    return f"  {name:<6} AP50 " + " / ".join(f"{v:.3f}" for v in ap50) + \
-        f"  AP {r.value('AP'):.3f}  AUROC {auroc:.3f}"
 
 
 def _held_out(onnx: Path, held: dict, sample: Path) -> list[dict]:
@@ -57,7 +50,7 @@ def run(folder: Path, sample: Path, tmp: Path) -> None:
         dets["int8"] += _held_out(int8_path, held, sample)
     print(f"{folder}: out of fold, AP50 all / white / red")
     for name, found in dets.items():
-        print(_row(name, gt, found))
+        print(oof_row(name, gt, found))
 
 
 def main() -> None:
