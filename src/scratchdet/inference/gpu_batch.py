@@ -66,25 +66,29 @@ def orient(image: Tensor, orientation: int) -> Tensor:
     return image.flip(flips) if flips else image
 
 
+def _header(data: bytes | bytearray) -> tuple[int, int] | None:
+    """``(pixels, EXIF orientation)`` read from an encoded photo's header (``None``: PIL
+    cannot open it, or refuses it as a decompression bomb)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.width * im.height, int(im.getexif().get(_ORIENTATION_TAG, 1))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
 def exif_orientation(data: bytes | bytearray) -> int:
     """The EXIF orientation of an encoded photo (1 when it has none or cannot be read)."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return int(im.getexif().get(_ORIENTATION_TAG, 1))
-    except (OSError, ValueError, SyntaxError):
-        return 1
+    header = _header(data)
+    return 1 if header is None else header[1]
 
 
-def _device_decodable(data: bytes | bytearray) -> bool:
-    """A JPEG of at most PIL's bomb limit in pixels (larger ones go to the host decoder,
-    which refuses them with the single-photo path's message)."""
-    if data[:3] != _JPEG_MAGIC:
-        return False
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.width * im.height <= (Image.MAX_IMAGE_PIXELS or float("inf"))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return False
+def _device_orientation(data: bytes | bytearray) -> int | None:
+    """The EXIF orientation of a JPEG the device decodes (at most PIL's bomb limit in pixels);
+    ``None`` for anything else, which goes to the host decoder and its messages."""
+    header = _header(data) if data[:3] == _JPEG_MAGIC else None
+    if header is None or header[0] > (Image.MAX_IMAGE_PIXELS or float("inf")):
+        return None
+    return header[1]
 
 
 @dataclass
@@ -148,16 +152,18 @@ class BatchedPredictor:
     def decode(self, photos: Sequence[_Photo]) -> None:
         """Fill ``image`` of each photo (its ``error`` when it cannot be decoded): JPEGs as one
         batch on the device (one by one when the batch fails), the rest on the host."""
-        jpegs = [p for p in photos if p.data is not None and _device_decodable(p.data)]
+        found = [(p, _device_orientation(p.data)) for p in photos if p.data is not None]
+        jpegs = [p for p, orientation in found if orientation is not None]
+        orientations = [orientation for _, orientation in found if orientation is not None]
         if jpegs:
             try:
                 images = decode_jpeg([torch.frombuffer(p.data, dtype=torch.uint8) for p in jpegs],
                                      mode=ImageReadMode.RGB, device=self.device)
             except RuntimeError:  # one bad file fails the batch
                 images = [self._decode_one(p.data) for p in jpegs]
-            for p, image in zip(jpegs, images, strict=True):
+            for p, image, orientation in zip(jpegs, images, orientations, strict=True):
                 if image is not None:
-                    p.image = orient(image, exif_orientation(p.data))
+                    p.image = orient(image, orientation)
         for p in photos:
             if p.image is None and p.error is None:
                 self._decode_on_host(p)

@@ -22,7 +22,7 @@ import os
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +185,7 @@ def run_gpu_benchmark(model: Path, photos: Sequence[Path], device: str = "cuda",
                                       f"batched {batch} ({amp or 'float32'})")
         finally:
             batched.close()
-        runs.append(GpuRun(**{**asdict(run), "parity": parity(found, reference)}))
+        runs.append(replace(run, parity=parity(found, reference)))
         del batched, network
     tf32(True)  # the seed as PyTorch runs it by default
     if seed:
