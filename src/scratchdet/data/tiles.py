@@ -12,11 +12,16 @@ full resolution:
   the false boxes an earlier model drew on these photos (mined hard negatives:
   :func:`mined_points`).
 
+With ``red_polarity`` (the training config's, as the model spec's) red parts are decoded in
+the white parts' polarity, as the predictor shows them (``data.windows``), and synthesis treats
+them as white parts.
+
 ``colour_balance`` draws boxes and photos so that each part colour gets the same share of
 tiles (the sample has 41 white scratches and 4 red ones).
 
 Tiles stay inside a window around the part (the region of ``geometry.localize`` widened
-by ``context`` px), which is all that is decoded and cached. Boxes cut by the tile edge follow
+by ``context`` px, :func:`scratchdet.data.windows.load_window`), which is all that is decoded
+and cached. Boxes cut by the tile edge follow
 the edge-cut rule of ``geometry.tiling.boxes_into_tile`` (as at inference). Optional copy-
 paste synthesis (``data.synthesis``) adds real scratches on clean paint, then flips,
 90-degree rotations and a small colour jitter are applied. Every draw is seeded by
@@ -32,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from pydantic import Field, model_validator
 
 from scratchdet.config import StrictConfig
@@ -45,11 +49,11 @@ from scratchdet.data.tile_ops import (
     random_tile_over,
     read_detections,
     rot90_boxes,
-    structure_points,
     vflip_boxes,
     xyxy,
 )
-from scratchdet.geometry.localize import LocalizeConfig, foreground_mask, locate_part, read_reduced
+from scratchdet.data.windows import PhotoWindow, load_window, part_colour
+from scratchdet.geometry.localize import LocalizeConfig
 from scratchdet.geometry.tiling import Tile, boxes_into_tile
 from scratchdet.structures import DEFAULT_TILE_SIZE
 
@@ -77,6 +81,9 @@ class TileConfig(StrictConfig):
         "photos: hard background tiles centred on its false boxes instead of structure")
     hard_min_score: float = Field(0.2, ge=0, le=1, description="hard_negatives: lowest score")
     colour_balance: bool = Field(False, description="same tile share for each part colour")
+    red_polarity: bool = Field(
+        False, description="red parts in the white parts' polarity, as the predictor shows "
+        "them (data.windows; set from the training config's red_polarity)")
     max_cached_photos: int = Field(64, ge=0, description="decoded part windows kept in memory")
     seed: int = 0
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
@@ -91,17 +98,6 @@ class TileConfig(StrictConfig):
 
 
 @dataclass
-class PhotoWindow:
-    """The decoded window of one photo around its part, and the paste mask in it."""
-
-    window: Tile
-    pixels: np.ndarray  # uint8[h, w, 3] of the window
-    part: np.ndarray  # bool[h, w]: on the part, away from its edge (where pastes may land)
-    hard: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
-    # int[K, 2] window (x, y) of the strongest structure on the part (structure_points)
-
-
-@dataclass
 class TileSample:
     """One drawn tile before tensor conversion (also used by tests and previews)."""
 
@@ -112,50 +108,6 @@ class TileSample:
     record: int
     tile: Tile
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def load_window(record: ImageRecord, tile: int, context: int, lcfg: LocalizeConfig,
-                hard_top: float | None = None) -> PhotoWindow:
-    """Decode the part window of ``record``: its part region (and boxes) + ``context`` px;
-    with ``hard_top``, also its strongest structure (:func:`structure_points`)."""
-    if record.path is None:
-        raise ValueError(f"{record.file_name}: photo not on disk (record.path is None)")
-    small, (width, height) = read_reduced(record.path, lcfg.draft_scale)
-    if (width, height) != (record.width, record.height):
-        raise ValueError(
-            f"{record.path}: photo is {width}x{height}, the annotations say "
-            f"{record.width}x{record.height}"
-        )
-    region = locate_part(small, (width, height), lcfg)
-    x0, y0, x1, y1 = region.box
-    outer = np.array(region.box)
-    boxes = xyxy(record)
-    if len(boxes):  # a box outside the found region still gets its positive tiles
-        outer[:2] = np.minimum(outer[:2], np.floor(boxes[:, :2].min(axis=0)))
-        outer[2:] = np.maximum(outer[2:], np.ceil(boxes[:, 2:].max(axis=0)))
-    window = [int(v) for v in outer + np.array([-context, -context, context, context])]
-    for lo, hi, size in ((0, 2, width), (1, 3, height)):
-        short = max(min(tile, size) - (window[hi] - window[lo]), 0)
-        window[lo] -= short // 2
-        window[hi] += short - short // 2
-        shift = max(-window[lo], 0) - max(window[hi] - size, 0)
-        window[lo], window[hi] = max(window[lo] + shift, 0), min(window[hi] + shift, size)
-    wx0, wy0, wx1, wy1 = (int(v) for v in window)
-    with Image.open(record.path) as im:
-        pixels = np.asarray(im.convert("RGB").crop((wx0, wy0, wx1, wy1)))
-    # paste mask: the part's grid cells inside the region, eroded by one cell
-    grid = foreground_mask(small, lcfg)
-    grid[1:-1, 1:-1] &= grid[:-2, 1:-1] & grid[2:, 1:-1] & grid[1:-1, :-2] & grid[1:-1, 2:]
-    cell_x = width / small.shape[1] * lcfg.block
-    cell_y = height / small.shape[0] * lcfg.block
-    cols = np.minimum((np.arange(wx0, wx1) / cell_x).astype(int), grid.shape[1] - 1)
-    rows = np.minimum((np.arange(wy0, wy1) / cell_y).astype(int), grid.shape[0] - 1)
-    part = grid[rows][:, cols]
-    xs, ys = np.arange(wx0, wx1), np.arange(wy0, wy1)
-    part &= ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None, :]
-    if hard_top is None:
-        return PhotoWindow((wx0, wy0, wx1, wy1), pixels, part)
-    return PhotoWindow((wx0, wy0, wx1, wy1), pixels, part, structure_points(pixels, part, hard_top))
 
 
 class TileDataset(torch.utils.data.Dataset):
@@ -224,7 +176,7 @@ class TileDataset(torch.utils.data.Dataset):
         structure = self.cfg.hard_background > 0 and not self.cfg.hard_negatives
         hard_top = self.cfg.hard_top if structure else None
         win = load_window(self.records[index], self.cfg.tile_size, self.cfg.context,
-                          self.cfg.localize, hard_top)
+                          self.cfg.localize, hard_top, self.cfg.red_polarity)
         if self.cfg.max_cached_photos > 0:
             self._cache[index] = win
             while len(self._cache) > self.cfg.max_cached_photos:
@@ -244,7 +196,7 @@ class TileDataset(torch.utils.data.Dataset):
                 cats = [[b.category_id] for b in rec.boxes]
                 for box in np.hstack([xyxy(rec) - shift, cats]):
                     patch = cut_scratch(win.pixels, box[:4], s.ring, s.feather, rec.file_name,
-                                        int(box[4]), colour_from_name(rec.file_name))
+                                        int(box[4]), part_colour(rec.file_name, win))
                     if patch is not None:
                         bank.append(patch)
             self._bank = bank
@@ -312,7 +264,7 @@ class TileDataset(torch.utils.data.Dataset):
             occupied = photo_boxes - np.array(tile[:2] * 2, dtype=np.float64)
             image, pasted, pasted_cats = paste_random(
                 image, win.part[y0:y1, x0:x1], occupied, self.bank(), rng, s, count,
-                colour_from_name(rec.file_name),
+                part_colour(rec.file_name, win),
             )
             boxes = np.concatenate([boxes, pasted])
             labels = np.concatenate([labels, [self.labels[c] for c in pasted_cats]])

@@ -136,12 +136,17 @@ def tile_dataset(cfg: TrainConfig, data: Dataset, labels: dict[int, int]) -> Tor
 
 
 def tile_config(cfg: TrainConfig) -> TileConfig:
-    """``tile_options`` (and the run's seed) validated into a ``data.tiles.TileConfig``.
+    """``tile_options`` (and the run's seed and ``red_polarity``) validated into a
+    ``data.tiles.TileConfig``: training photos in the polarity the model spec predicts in.
 
     Raises:
-        ConfigError: an unknown key or a bad value, named.
+        ConfigError: an unknown key or a bad value, named; ``tile_options.red_polarity``
+            (the top-level ``red_polarity`` sets it, for training and prediction alike).
     """
-    options = {"seed": cfg.seed, **cfg.tile_options}
+    if "red_polarity" in cfg.tile_options:
+        raise ConfigError("tile_options.red_polarity: set the top-level red_polarity instead "
+                          "(it is the model spec's too, so training and prediction agree)")
+    options = {"seed": cfg.seed, "red_polarity": cfg.red_polarity, **cfg.tile_options}
     return validate_config(TileConfig, options, source="tile_options")
 
 
