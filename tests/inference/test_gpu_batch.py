@@ -94,11 +94,12 @@ class ShapeLog(torch.nn.Module):
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
-        self.model, self.calls = model, []
+        self.model, self.calls, self.tuned = model, [], []
         self.transform, self.rpn = model.transform, model.rpn
 
     def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         self.calls.append([tuple(x.shape) for x in images])
+        self.tuned.append(torch.backends.cudnn.benchmark)
         return self.model(images)
 
     @property
@@ -123,6 +124,45 @@ def test_a_padded_batch_gives_each_photo_its_own_detections(
         assert len(got.detections) == len(want.detections)
         assert _matched(want.detections.boxes, got.detections.boxes).min() > 0.999
         np.testing.assert_allclose(got.detections.scores, want.detections.scores, atol=1e-4)
+
+
+def test_buckets_batch_one_shape_at_a_time_and_keep_the_photo_order(
+        untrained_model: Path, photos: list[Path]) -> None:
+    """With buckets, every model call holds batch_size inputs of one padded shape (empty
+    canvases fill a short one); each photo still gets its own detections, in order."""
+    single = build_predictor(load_model(untrained_model, "torch"), score_threshold=0.3)
+    model = ShapeLog(load_torch_model(untrained_model)[0])
+    batched = BatchedPredictor(single, model, device="cpu", batch_size=2, snap=256,
+                               buckets=True, max_waiting=2)
+    results = list(batched.predict_many(photos))
+    assert [p for p, _ in results] == photos
+    calls = batched.model.calls
+    assert all(len(shapes) == 2 for shapes in calls)
+    side = batched.mask.divisible  # an empty canvas is side x side
+    real = [s for shapes in calls for s in shapes if s[1] > side]
+    assert len(real) == 4 and len(calls) == 3  # 4 inputs (the red rail in 2): 2 buckets of 1
+    for shapes in calls:  # one bucket per call (an empty canvas pads to any bucket)
+        assert len({(-(-h // 256), -(-w // 256)) for _, h, w in shapes if h > side}) == 1
+    for photo, got in results:
+        want = single.predict(photo)
+        assert got.tiles == want.tiles and len(got.detections) == len(want.detections)
+        assert _matched(want.detections.boxes, got.detections.boxes).min() > 0.999
+        np.testing.assert_allclose(got.detections.scores, want.detections.scores, atol=1e-4)
+
+
+def test_autotune_buckets_by_512_and_tunes_only_its_own_calls(
+        untrained_model: Path, photos: list[Path]) -> None:
+    single = build_predictor(load_model(untrained_model, "torch"), score_threshold=0.3)
+    model = ShapeLog(load_torch_model(untrained_model)[0])
+    batched = BatchedPredictor(single, model, device="cpu", batch_size=2, autotune=True)
+    assert batched.buckets and batched.model.transform.size_divisible == 512
+    assert not torch.backends.cudnn.benchmark
+    results = list(batched.predict_many(photos[:1]))
+    assert [p for p, _ in results] == photos[:1]
+    assert batched.model.tuned == [True] and not torch.backends.cudnn.benchmark
+    [shapes] = batched.model.calls  # the photo's input and an empty canvas (batch of 2)
+    side = batched.mask.divisible
+    assert len(shapes) == 2 and shapes[0][1] > side and shapes[1] == (3, side, side)
 
 
 def test_batched_refuses_what_it_does_not_do(untrained_model: Path) -> None:

@@ -36,6 +36,10 @@ def predict(
     batch_size: int = typer.Option(
         2, "--batch-size", min=1, help="Tiles per model call; on a CUDA device photos per "
         "batch (decoded and run together; 4 measured best on an H200)."),
+    autotune: bool = typer.Option(
+        False, "--autotune", help="With --device cuda: cuDNN tunes its kernels once per "
+        "input-shape bucket (about a minute at the start, model calls ~4x faster after: worth "
+        "it from a few thousand photos; docs/speed.md)."),
     threads: int = options.THREADS,
     scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
     max_single: int = typer.Option(
@@ -99,11 +103,11 @@ def predict(
         opts = RayOptions(ray_address, ray_workers, ray_cpus, ray_gpus, ray_shard_size)
         predictor_options = {"runtime": model.runtime, "device": device, "tta": tta,
                              "batch_size": batch_size, "score_thr": score_thr, "scale": scale,
-                             "max_single": max_single, "nested": nested}
+                             "max_single": max_single, "nested": nested, "autotune": autotune}
         _predict_on_ray(checkpoint, model, predictor_options, threads or math.ceil(ray_cpus),
                         photos, ids, threshold, out, overlays, opts, force, quiet)
         return
-    predictor = run.batched_on_gpu(model, predictor, batch_size)  # itself unless on a GPU
+    predictor = run.batched_on_gpu(model, predictor, batch_size, autotune)  # CPU: itself
     try:
         results = predict_with_progress(run, predictor, photos, ids,
                                         list(model.spec.category_ids), quiet)
@@ -198,8 +202,9 @@ def worker_predictor(checkpoint: Path, **options: Any) -> Any:
     device the batched one (:func:`scratchdet.inference.run.batched_on_gpu`)."""
     from scratchdet.inference import run
 
+    autotune = bool(options.pop("autotune", False))
     model, predictor, _, _ = open_predictor(checkpoint, **options)
-    return run.batched_on_gpu(model, predictor, options.get("batch_size", 2))
+    return run.batched_on_gpu(model, predictor, options.get("batch_size", 2), autotune)
 
 
 def open_predictor(

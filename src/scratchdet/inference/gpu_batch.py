@@ -13,9 +13,11 @@ and merge it reuses, so both give the same detections), arranged for throughput:
   device, only the small grid copied to the host, the region search in worker processes
   (``locators``), the region cut as a view;
 - ``model``: full batches of ``batch_size`` inputs (the next photos' inputs fill a batch that
-  one photo group leaves short: one input count, fewer shapes for cuDNN to tune), padded but
-  computed as alone (:class:`~scratchdet.models.batching.CanvasMask`), the backbone in bf16
-  when asked (:class:`~scratchdet.models.batching.HalfBackbone`; box heads stay float32);
+  one photo group leaves short; with ``buckets``, inputs of one padded shape batched together,
+  :class:`~scratchdet.inference.buckets.ShapeBuckets`, so that cuDNN's autotuner meets few
+  shapes), padded but computed as alone (:class:`~scratchdet.models.batching.CanvasMask`),
+  the backbone in bf16 when asked (:class:`~scratchdet.models.batching.HalfBackbone`; box
+  heads stay float32);
 - ``merge``: as the predictor does, on the host.
 
 A preparation thread decodes and localises the next photos while the model runs on the
@@ -49,6 +51,7 @@ from torchvision.io import ImageReadMode, decode_jpeg
 from scratchdet.geometry.localize import Region, locate_in_views
 from scratchdet.geometry.tiling import Tile
 from scratchdet.imaging import decode_at_scale
+from scratchdet.inference.buckets import ShapeBuckets
 from scratchdet.inference.predictor import TiledPrediction, TiledPredictor
 from scratchdet.models.batching import AMP_DTYPES, CanvasMask, HalfBackbone, round_up
 from scratchdet.structures import Detections
@@ -122,12 +125,23 @@ class BatchedPredictor:
         locators: worker processes that find the part regions (numpy work that would hold
             the preparing thread); 0: that thread does it.
         snap: a batch is padded to a multiple of this (fewer distinct shapes for the
-            convolution autotuner); the model's own padding multiple at least.
+            convolution autotuner); the model's own padding multiple at least (default: 512
+            with buckets, else 128).
+        autotune: cuDNN times its algorithms for each new input shape during this
+            predictor's model calls (and ``buckets`` defaults to on): about a minute of tuning
+            at the start, model calls several times faster afterwards (docs/speed.md).
+        buckets: batch inputs of one padded shape together (photos come out in order all the
+            same; at most ``max_waiting`` photos wait for their batch to fill) and pad every
+            batch to ``batch_size`` inputs, so the model meets one shape per bucket.
+        max_waiting: photos held back at most while their inputs wait in a bucket (default
+            four batches).
     """
 
     def __init__(self, predictor: TiledPredictor, model: nn.Module, device: str = "cuda",
                  batch_size: int = 8, amp: str | None = None, readers: int = 4,
-                 channels_last: bool = False, snap: int = 128, locators: int = 0) -> None:
+                 channels_last: bool = False, snap: int | None = None, locators: int = 0,
+                 autotune: bool = False, buckets: bool | None = None,
+                 max_waiting: int | None = None) -> None:
         if predictor.tta or predictor.scale != 1.0 or predictor.max_side is not None:
             raise ValueError("batched prediction runs at scale 1 without flips or max_side; "
                              "use the single-photo predictor for those")
@@ -137,6 +151,10 @@ class BatchedPredictor:
             raise ValueError(f"amp must be one of {', '.join(AMP_DTYPES)} or None, got {amp!r}")
         self.predictor, self.device = predictor, torch.device(device)
         self.batch_size, self.readers, self.amp = batch_size, readers, amp
+        self.autotune = autotune
+        self.buckets = autotune if buckets is None else buckets
+        self.max_waiting = max_waiting or 4 * batch_size
+        snap = snap or (512 if self.buckets else 128)
         model = copy.deepcopy(model).eval().to(self.device)  # hooks and padding: our copy's
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -231,10 +249,13 @@ class BatchedPredictor:
         """The model on one batch of inputs (each as if alone: :class:`CanvasMask`);
         detections on the host."""
         self.mask.set(batch, self.model.transform.size_divisible)
+        tuning = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = tuning or self.autotune
         try:
             outputs = self.model(batch)
         finally:
             self.mask.clear()  # the hooks do nothing for anyone else using the network
+            torch.backends.cudnn.benchmark = tuning
         return [Detections.from_arrays(o["boxes"].float().cpu().numpy(),
                                        o["scores"].float().cpu().numpy(),
                                        o["labels"].cpu().numpy()) for o in outputs]
@@ -251,19 +272,23 @@ class BatchedPredictor:
                                   daemon=True)
         worker.start()
         waiting: deque[_Photo] = deque()  # in order, until their last input has run
-        inputs: list[tuple[_Photo, Tile]] = []  # not yet run, across photo batches
+        multiple = self.model.transform.size_divisible if self.buckets else 1 << 30
+        inputs: ShapeBuckets[tuple[_Photo, Tile]] = ShapeBuckets(self.batch_size, multiple)
         try:
             while (group := prepared.get()) is not None:
                 if isinstance(group, BaseException):
                     raise group
                 waiting.extend(group)
-                inputs += [(p, tile) for p in group if p.error is None for tile in p.tiles or []]
-                while len(inputs) >= self.batch_size:  # full batches: one input shape count
-                    self._run(inputs[: self.batch_size])
-                    del inputs[: self.batch_size]
+                for item in ((p, t) for p in group if p.error is None for t in p.tiles or []):
+                    x0, y0, x1, y1 = item[1]
+                    if (batch := inputs.add(item, x1 - x0, y1 - y0)):
+                        self._run(batch)
                 yield from self._finished(waiting)
-            if inputs:
-                self._run(inputs)
+                while len(waiting) > self.max_waiting and len(inputs):
+                    self._run(inputs.pop_oldest())
+                    yield from self._finished(waiting)
+            for batch in inputs.drain():
+                self._run(batch)
             yield from self._finished(waiting)
         finally:
             stop.set()
@@ -322,7 +347,12 @@ class BatchedPredictor:
         """The model on one batch of inputs; each photo gets its outputs and its share of
         the time."""
         t = time.perf_counter()
-        found = self.detect([self.crop(p, tile) for p, tile in inputs])
+        batch = [self.crop(p, tile) for p, tile in inputs]
+        if self.buckets:  # one shape per bucket: empty canvases fill the batch
+            side = self.mask.divisible
+            batch += [torch.zeros(3, side, side, device=self.device)] * (self.batch_size
+                                                                         - len(batch))
+        found = self.detect(batch)[: len(inputs)]
         share = (time.perf_counter() - t) / len(inputs)
         for (p, _), out in zip(inputs, found, strict=True):
             p.outputs.append(out)

@@ -165,8 +165,9 @@ def run_gpu_benchmark(model: Path, photos: Sequence[Path], device: str = "cuda",
     float32) first. ``amps``: ``None`` plain float32, ``"tf32"`` float32 with TensorFloat-32
     matrix units, ``"bf16"``/``"fp16"`` the backbone in that precision. ``locators``: worker
     processes finding part regions (``None``: half the cores, at most 8, on a GPU; 0 on CPU).
-    ``autotune``: cuDNN times its algorithms for each new input shape (pays off only when
-    shapes repeat, e.g. a station's stream of one part type)."""
+    ``autotune``: cuDNN times its algorithms for each new input shape, inputs batched by
+    padded shape (:class:`~scratchdet.inference.buckets.ShapeBuckets`) so that shapes repeat;
+    the timed passes come after one warm-up pass, which pays the tuning."""
     dev = torch.device(device)
     if locators is None:
         locators = min(8, (os.cpu_count() or 2) // 2) if dev.type == "cuda" else 0
@@ -179,7 +180,8 @@ def run_gpu_benchmark(model: Path, photos: Sequence[Path], device: str = "cuda",
         tf32(amp == "tf32")
         network, _ = load_torch_model(model)
         batched = BatchedPredictor(single, network, device, batch,
-                                   amp=None if amp == "tf32" else amp, locators=locators)
+                                   amp=None if amp == "tf32" else amp, locators=locators,
+                                   autotune=autotune)
         try:
             run, found = time_batched(batched, photos, repeat,
                                       f"batched {batch} ({amp or 'float32'})")

@@ -127,11 +127,13 @@ def _predictions(predictor: Any, photos: Sequence[Path]
             yield photo, err
 
 
-def batched_on_gpu(model: LoadedModel, predictor: TiledPredictor, batch_size: int) -> Any:
+def batched_on_gpu(model: LoadedModel, predictor: TiledPredictor, batch_size: int,
+                   autotune: bool = False) -> Any:
     """``predictor`` as a batched one (:class:`scratchdet.inference.gpu_batch.BatchedPredictor`:
     decode and localisation on the GPU, several photos per model call, the same detections)
     when ``model`` runs with PyTorch on a CUDA device and ``predictor`` allows it (no flips,
-    scale 1, tiles); else ``predictor`` itself."""
+    scale 1, tiles); else ``predictor`` itself. ``autotune``: cuDNN tunes per input-shape
+    bucket (worth its minute from a few thousand photos)."""
     module = getattr(model.detector, "model", None)
     if (model.runtime != "torch" or not str(model.device).startswith("cuda")
             or predictor.tta or predictor.scale != 1.0 or predictor.max_side is not None
@@ -140,7 +142,7 @@ def batched_on_gpu(model: LoadedModel, predictor: TiledPredictor, batch_size: in
     from scratchdet.inference.gpu_batch import BatchedPredictor
 
     return BatchedPredictor(predictor, module, model.device, batch_size,
-                            locators=min(8, (os.cpu_count() or 2) // 2))
+                            locators=min(8, (os.cpu_count() or 2) // 2), autotune=autotune)
 
 
 def predict_for_evaluation(checkpoint: str | Path, photos: Sequence[Path],
