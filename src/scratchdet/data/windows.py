@@ -14,6 +14,7 @@ that synthesis treats the converted part as a white one (its scratches are now d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -51,6 +52,13 @@ def part_colour(file_name: str, window: PhotoWindow) -> str:
     """The part colour the synthesis polarity rule sees: ``"white"`` for a converted red part
     (:attr:`PhotoWindow.shown_white`), else the colour in the file name."""
     return SHOWN_WHITE_COLOUR if window.shown_white else colour_from_name(file_name)
+
+
+def whole_photo_is_red(path: str | Path, draft_scale: int = 8) -> bool:
+    """Whether the part of a photo seen whole (no part region: a ``resize`` model's predictor)
+    is red (:func:`is_red_part` on a 1/``draft_scale`` view of the whole photo)."""
+    small, size = read_reduced(path, draft_scale)
+    return is_red_part(small, (0, 0, *size), size)
 
 
 def window_box(region: Region, boxes: np.ndarray, tile: int, context: int,

@@ -3,7 +3,9 @@
 ``input_mode: resize`` (the seed) decodes each photo at reduced JPEG scale, resizes it to fit
 ``resize`` keeping the ratio, and scales the boxes alike. ``input_mode: tiles`` trains on native-
 resolution tiles from ``scratchdet.data.tiles`` and validates on whole photos through the
-tiled predictor (the val batch then carries only ``metas`` with the photo ``path``).
+tiled predictor (the val batch then carries only ``metas`` with the photo ``path``). With
+``red_polarity`` both modes show red parts in the white parts' polarity, as the model spec's
+predictor will (``scratchdet.data.windows``).
 
 A batch is ``(images, targets, metas)``: ``images`` a list of ``Tensor[3, H, W]`` in 0-1,
 ``targets`` torchvision targets (``boxes`` xyxy in pixels of the image given, ``labels`` from
@@ -27,7 +29,8 @@ from torchvision.transforms.v2 import functional as F
 from scratchdet.config import ConfigError, validate_config
 from scratchdet.data.records import Dataset, ImageRecord, load_coco_records
 from scratchdet.data.tiles import TileConfig, TileDataset
-from scratchdet.imaging import decode_draft
+from scratchdet.data.windows import whole_photo_is_red
+from scratchdet.imaging import decode_draft, white_polarity
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.transforms import build_train_transforms, resized_size
 
@@ -62,8 +65,11 @@ def category_labels(data: Dataset, class_names: list[str] | None) -> dict[int, i
     return {by_name[n]: i + 1 for i, n in enumerate(class_names)}
 
 
-def load_photo(record: ImageRecord, size: tuple[int, int]) -> torch.Tensor:
-    """The photo as ``Tensor[3, h, w]`` in 0-1 at ``size`` = (w, h); JPEG decoded reduced."""
+def load_photo(record: ImageRecord, size: tuple[int, int],
+               red_polarity: bool = False) -> torch.Tensor:
+    """The photo as ``Tensor[3, h, w]`` in 0-1 at ``size`` = (w, h); JPEG decoded reduced.
+    With ``red_polarity`` a red part in the white parts' polarity, decided on the whole photo
+    as a ``resize`` model's predictor decides it (``data.windows.whole_photo_is_red``)."""
     assert record.path is not None
     with Image.open(record.path) as img:
         if img.size != (record.width, record.height):
@@ -72,6 +78,8 @@ def load_photo(record: ImageRecord, size: tuple[int, int]) -> torch.Tensor:
                 f"{record.id} says {record.width}x{record.height} (boxes would not match)"
             )
     rgb, _ = decode_draft(record.path, size)  # JPEG: the smallest 1/2^k scale still >= size
+    if red_polarity and whole_photo_is_red(record.path):
+        rgb = white_polarity(rgb)
     tensor = F.to_dtype(F.pil_to_tensor(rgb), torch.float32, scale=True)
     if (tensor.shape[2], tensor.shape[1]) != size:
         tensor = F.resize(tensor, [size[1], size[0]], antialias=True)
@@ -87,11 +95,13 @@ class ResizedPhotos(TorchDataset):
         labels: dict[int, int],
         resize: tuple[int, int],
         transforms: Callable[..., Any] | None = None,
+        red_polarity: bool = False,
     ) -> None:
         self.records = data.present
         self.labels = labels
         self.resize = resize
         self.transforms = transforms
+        self.red_polarity = red_polarity
 
     def __len__(self) -> int:
         return len(self.records)
@@ -104,7 +114,7 @@ class ResizedPhotos(TorchDataset):
         boxes = [(x * sx, y * sy, (x + bw) * sx, (y + bh) * sy) for x, y, bw, bh in
                  (b.bbox for b in kept)]
         labels = [self.labels[b.category_id] for b in kept]
-        image = tv_tensors.Image(load_photo(rec, (w, h)))
+        image = tv_tensors.Image(load_photo(rec, (w, h), self.red_polarity))
         target = {
             "boxes": tv_tensors.BoundingBoxes(
                 torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
@@ -184,7 +194,8 @@ class DetectionDataModule(L.LightningDataModule):
             dataset = tile_dataset(self.cfg, self.train_data, self.labels)
         else:
             tf = build_train_transforms(self.cfg)
-            dataset = ResizedPhotos(self.train_data, self.labels, self.cfg.resize, tf)
+            dataset = ResizedPhotos(self.train_data, self.labels, self.cfg.resize, tf,
+                                    self.cfg.red_polarity)
         return self._loader(dataset, self.cfg.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
@@ -192,7 +203,8 @@ class DetectionDataModule(L.LightningDataModule):
         if self.cfg.input_mode == "tiles":
             dataset = WholePhotos(self.val_data)
         else:
-            dataset = ResizedPhotos(self.val_data, self.labels, self.cfg.resize)
+            dataset = ResizedPhotos(self.val_data, self.labels, self.cfg.resize,
+                                    red_polarity=self.cfg.red_polarity)
         return self._loader(dataset, self.cfg.val_batch_size, shuffle=False)
 
     def _loader(self, dataset: TorchDataset, batch_size: int, shuffle: bool) -> DataLoader:
