@@ -39,7 +39,7 @@ def predict(
     autotune: bool = typer.Option(
         False, "--autotune", help="With --device cuda: cuDNN tunes its kernels once per "
         "input-shape bucket (about a minute at the start, model calls ~4x faster after: worth "
-        "it from a few thousand photos; docs/speed.md)."),
+        "it from about a thousand photos; docs/speed.md)."),
     threads: int = options.THREADS,
     scale: float = typer.Option(1.0, "--scale", help="Decode scale (0.5: JPEG draft decode)."),
     max_single: int = typer.Option(

@@ -133,7 +133,7 @@ def batched_on_gpu(model: LoadedModel, predictor: TiledPredictor, batch_size: in
     decode and localisation on the GPU, several photos per model call, the same detections)
     when ``model`` runs with PyTorch on a CUDA device and ``predictor`` allows it (no flips,
     scale 1, tiles); else ``predictor`` itself. ``autotune``: cuDNN tunes per input-shape
-    bucket (worth its minute from a few thousand photos)."""
+    bucket (worth its minute from about a thousand photos)."""
     module = getattr(model.detector, "model", None)
     if (model.runtime != "torch" or not str(model.device).startswith("cuda")
             or predictor.tta or predictor.scale != 1.0 or predictor.max_side is not None
