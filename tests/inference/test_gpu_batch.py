@@ -185,8 +185,10 @@ def test_gpu_benchmark_runs_on_the_cpu_with_exact_parity(untrained_model: Path,
     assert parity is not None and parity["boxes"] > 0
     assert parity["within_1e-3"] == parity["boxes"] and parity["max_best_score_change"] < 1e-4
     assert runs[1].photos == 2 and runs[1].photos_per_s > 0
+    assert runs[1].warmup_s is not None and runs[1].warmup_s > 0 and runs[0].warmup_s is None
     lines = gpu_benchmark.summary_lines(runs, "cpu")
     assert lines[0] == "device: cpu" and lines[-1].startswith("best: batched 2 (float32)")
+    assert "warm-up pass" in lines[2] and "warm-up" not in lines[1]
 
 
 def test_benchmark_on_a_missing_gpu_is_a_usage_error(untrained_model: Path,

@@ -49,6 +49,7 @@ class GpuRun:
     phases: dict[str, float]  # mean seconds per photo of each phase (stages overlap)
     photos: int
     parity: dict[str, float] | None = None
+    warmup_s: float | None = None  # the untimed first pass (with --autotune: cuDNN's tuning)
 
 
 def _sync(device: torch.device) -> None:
@@ -62,19 +63,23 @@ def _phases(timings: Sequence[dict[str, float]]) -> dict[str, float]:
 
 def time_batched(batched: BatchedPredictor, photos: Sequence[Path], repeat: int,
                  name: str) -> tuple[GpuRun, dict[Path, Detections]]:
-    """Photos/s of ``batched`` over ``repeat`` passes (after a warm-up pass)."""
+    """Photos/s of ``batched`` over ``repeat`` passes (after a warm-up pass, whose wall time
+    is kept: with autotuning it holds the one-off tuning of each shape bucket)."""
+    began = time.perf_counter()
     found = {p: r.detections for p, r in batched.predict_many(photos)
              if not isinstance(r, Exception)}
     _sync(batched.device)
     timings: list[dict[str, float]] = []
     start = time.perf_counter()
+    warmup = start - began
     for _, result in batched.predict_many(list(photos) * repeat):
         if isinstance(result, Exception):
             raise result
         timings.append(result.timings)
     _sync(batched.device)
     wall = time.perf_counter() - start
-    return GpuRun(name, len(timings) / wall, _phases(timings), len(timings)), found
+    return GpuRun(name, len(timings) / wall, _phases(timings), len(timings),
+                  warmup_s=warmup), found
 
 
 def time_single(predictor: Any, photos: Sequence[Path], repeat: int,
@@ -203,7 +208,9 @@ def summary_lines(runs: Sequence[GpuRun], device: str) -> list[str]:
     for run in runs:
         phases = ", ".join(f"{k} {v * 1e3:.1f}" for k, v in run.phases.items())
         lines.append(f"  {run.name}: {run.photos_per_s:.1f} photos/s over {run.photos} photos "
-                     f"({phases} ms/photo)")
+                     f"({phases} ms/photo)"
+                     + (f"; warm-up pass {run.warmup_s:.1f} s" if run.warmup_s is not None
+                        else ""))
         if run.parity:
             p = run.parity
             lines.append(f"    parity with single: {p['within_1e-3']:.0f}/{p['boxes']:.0f} boxes"
