@@ -14,6 +14,7 @@ that synthesis treats the converted part as a white one (its scratches are now d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,13 @@ def part_colour(file_name: str, window: PhotoWindow) -> str:
 
 def whole_photo_is_red(path: str | Path, draft_scale: int = 8) -> bool:
     """Whether the part of a photo seen whole (no part region: a ``resize`` model's predictor)
-    is red (:func:`is_red_part` on a 1/``draft_scale`` view of the whole photo)."""
+    is red (:func:`is_red_part` on a 1/``draft_scale`` view of the whole photo). Decided once
+    per photo and process: training asks again for every sample of every epoch."""
+    return _whole_photo_is_red(str(path), draft_scale)
+
+
+@lru_cache(maxsize=4096)
+def _whole_photo_is_red(path: str, draft_scale: int) -> bool:
     small, size = read_reduced(path, draft_scale)
     return is_red_part(small, (0, 0, *size), size)
 
