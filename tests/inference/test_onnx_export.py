@@ -105,6 +105,21 @@ def test_spec_and_graph_facts_round_trip(lite0: tuple, tmp_path: Path) -> None:
         OnnxDetector(path)([np.zeros((8, 8), dtype=np.uint8)])
 
 
+def test_lite0_cascade_onnx_matches_pytorch(sample: Path, tmp_path: Path) -> None:
+    # Three box stages: each stage's refined boxes feed the next inside the traced graph.
+    torch.manual_seed(0)
+    overrides = {"score_thresh": SCORE_THRESH, "detections_per_img": 300}
+    model = build_model("lite0_cascade_fast", **overrides).eval()
+    spec = ModelSpec("lite0_cascade_fast", ("scratch",), (1,), overrides)
+    path = export_onnx(model, tmp_path / "cascade.onnx", spec, (512, 512))
+    assert read_onnx_spec(path)[0] == spec
+    image = _crop(sample, 500, 900, 500, 630)
+    got = OnnxDetector(path, threads=2)([image])[0]
+    with torch.no_grad():
+        expected = torch_dets(model([as_tensor(image)])[0])
+    assert_same_detections(expected, got, SCORE_THRESH)
+
+
 @pytest.mark.slow  # ~15-35 s: the X101 trace and a 350 MB graph
 def test_cascade_seed_exports_with_dynamic_size(tmp_path: Path) -> None:
     # Small resize setting keeps it quick; the graph resizes like the model at any input size.

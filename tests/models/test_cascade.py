@@ -123,3 +123,19 @@ def test_training_adds_gt_each_stage_and_drops_gt_duplicates() -> None:
                                     for s in range(3))
     # Stage weights scale the (identical, constant-logit) stage-0 classifier loss.
     assert float(losses["loss_classifier_s0"]) > 0
+
+
+def test_lite_cascade_preset_is_the_fast_model_with_three_stages() -> None:
+    fast = build_model("lite0_fpn_fast", pretrained=False)
+    cascade = build_model("lite0_cascade_fast", pretrained=False)
+    heads = cascade.roi_heads
+    assert isinstance(heads, CascadeRoIHeads) and heads.num_stages == 3
+    assert heads.iou_thresholds == (0.5, 0.6, 0.7)
+    assert heads.stage_loss_weights == (1.0, 0.5, 0.25)
+    assert [h.fc6.in_features for h in heads.box_heads] == [64 * 49] * 3
+    assert [h.fc7.out_features for h in heads.box_heads] == [256] * 3
+    assert (heads.batch_size_per_image, heads.score_thresh, heads.nms_thresh) == (128, 0.05, 0.5)
+    # the same backbone, FPN and RPN: only the box stages differ
+    shared = {k: v.shape for k, v in fast.state_dict().items() if not k.startswith("roi_heads")}
+    assert shared == {k: v.shape for k, v in cascade.state_dict().items()
+                      if not k.startswith("roi_heads")}

