@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from scratchdet.artifact import read_spec
 from scratchdet.cli import app
 from scratchdet.data.split import merge_present
+from scratchdet.evaluation.fold_pick import fold_pick
+from scratchdet.evaluation.image_level import PartLevelResult
 from scratchdet.training.crossval import (
     CrossValHeadline,
     FoldFacts,
@@ -143,6 +145,13 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
             assert "picked on 3 out-of-fold photos" in spec.threshold_source
     coco = json.loads((out / "train_val.json").read_text())
     fold_of_id = {im["id"]: folds[im["file_name"]] for im in coco["images"]}
+    # verdicts at thresholds picked on the other folds: one for all parts, one per colour
+    photos = PartLevelResult.from_dict(pick["part_level"]).photos
+    assert [p["per_group"] for p in summary["fold_picks"]] == [False, True]
+    for entry, per_group in zip(summary["fold_picks"], (False, True), strict=True):
+        assert entry == fold_pick(photos, fold_of_id, 0.95, per_group).to_dict()
+        assert entry["scratched"] + entry["clean"] == 3
+    assert "threshold picked on the other folds (recall >= 0.95, per group)" in res.output
     for f in summary["folds"]:  # each photo's detections come from the model of its own fold
         dets = json.loads((out / f"fold{f['fold']}" / "predict" / "results.bbox.json").read_text())
         assert {fold_of_id[d["image_id"]] for d in dets} <= {f["fold"]}

@@ -40,6 +40,7 @@ from scratchdet.config import load_config, resolve_config
 from scratchdet.data.records import DEFAULT_COLOURS
 from scratchdet.data.split import merge_present, stratified_folds, subset_coco
 from scratchdet.evaluation.box_stats import BoxStats, box_stats
+from scratchdet.evaluation.fold_pick import FoldPick, fold_pick
 from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
 from scratchdet.evaluation.workflow import EvaluationRun, evaluate_and_write
 from scratchdet.geometry.nested import KEEP, NestedRule, format_nested, parse_nested
@@ -157,17 +158,21 @@ class CrossValResult:
     headline: CrossValHeadline
     evaluation: EvaluationRun
     box_stats: tuple[BoxStats, ...] = ()
+    fold_picks: tuple[FoldPick, ...] = ()
 
     @property
     def text(self) -> str:
-        """The pooled table, part-level view, bootstrap intervals and box counts, as printed."""
+        """The pooled table, part-level view, bootstrap intervals, box counts and the fold-wise
+        threshold picks, as printed."""
         lines = [self.evaluation.full_text.rstrip("\n")]
         lines += [f"boxes {b.text()}" for b in self.box_stats]
+        lines += [p.describe() for p in self.fold_picks]
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
-        """``crossval.json``: the headline and one entry per fold."""
-        return {"headline": self.headline.to_dict(), "folds": [f.to_dict() for f in self.folds]}
+        """``crossval.json``: the headline, one entry per fold and the fold-wise picks."""
+        return {"headline": self.headline.to_dict(), "folds": [f.to_dict() for f in self.folds],
+                "fold_picks": [p.to_dict() for p in self.fold_picks]}
 
 
 def snapshot_config(s: CrossValSettings) -> CrossValSettings:
@@ -343,7 +348,8 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     stats = _box_stats(run, gt, dets)
     write_json_atomic(s.out / "eval" / "box_stats.json", [b.to_dict() for b in stats],
                       force=True, indent=1)
-    res = CrossValResult(s.out, facts, _headline(run, gt, facts), run, stats)
+    res = CrossValResult(s.out, facts, _headline(run, gt, facts), run, stats,
+                         _fold_picks(run, folds))
     write_json_atomic(s.out / "crossval.json", res.to_dict(), force=True, indent=2)
     _stamp_threshold(s, run, facts, log)
     return res
@@ -358,6 +364,16 @@ def _box_stats(run: EvaluationRun, gt: Mapping[str, Any],
     if pick is not None and pick.threshold is not None and pick.threshold != DEFAULT_THRESHOLD:
         thresholds.append(pick.threshold)
     return tuple(box_stats(gt, dets, t) for t in thresholds)
+
+
+def _fold_picks(run: EvaluationRun, folds: Mapping[int, int]) -> tuple[FoldPick, ...]:
+    """The verdict counts at thresholds picked on the other folds: one for all parts, and one
+    per colour (:mod:`scratchdet.evaluation.fold_pick`); none with fewer than two folds."""
+    part = run.result.part_level
+    if part is None or len({folds[p.image_id] for p in part.photos}) < 2:
+        return ()
+    return tuple(fold_pick(part.photos, folds, DEFAULT_TARGET_RECALL, per_group=g)
+                 for g in (False, True))
 
 
 def _stamp_threshold(s: CrossValSettings, run: EvaluationRun, facts: Sequence[FoldFacts],
