@@ -212,4 +212,5 @@ class CascadeRoIHeads(nn.Module):
         keep = remove_small_boxes(boxes, min_size=1e-2)
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
         keep = batched_nms(boxes, scores, labels, self.nms_thresh)[: self.detections_per_img]
-        return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
+        # torchvision's key order (a traced graph's outputs follow it)
+        return {"boxes": boxes[keep], "labels": labels[keep], "scores": scores[keep]}

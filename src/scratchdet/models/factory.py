@@ -227,7 +227,7 @@ PRESETS: dict[str, Callable[..., nn.Module]] = {
     "lite0_fcos": lite0_fcos,
     "faster_rcnn_r50_fpn": faster_rcnn_r50_fpn,
 }
-DEFAULT_CPU_MODEL = "lite0_fpn_fast"
+DEFAULT_CPU_MODEL = "lite0_cascade_fast"
 
 
 def build_model(name: str, num_classes: int = 1, **overrides: Any) -> nn.Module:
