@@ -41,6 +41,7 @@ from scratchdet.data.records import DEFAULT_COLOURS
 from scratchdet.data.split import merge_present, stratified_folds, subset_coco
 from scratchdet.evaluation.box_stats import BoxStats, box_stats
 from scratchdet.evaluation.fold_pick import FoldPick, fold_pick
+from scratchdet.evaluation.image_level import TargetPick
 from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
 from scratchdet.evaluation.workflow import EvaluationRun, evaluate_and_write
 from scratchdet.geometry.nested import KEEP, NestedRule, format_nested, parse_nested
@@ -355,12 +356,17 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     return res
 
 
+def _all_parts_pick(run: EvaluationRun) -> TargetPick | None:
+    """The evaluation's target-recall pick for all parts, if it has one."""
+    part = run.result.part_level
+    return part.groups["all"].target if part is not None and "all" in part.groups else None
+
+
 def _box_stats(run: EvaluationRun, gt: Mapping[str, Any],
                dets: Sequence[Detection]) -> tuple[BoxStats, ...]:
     """What the operator would see: at 0.5 and at the threshold picked for all parts."""
     thresholds = [DEFAULT_THRESHOLD]
-    part = run.result.part_level
-    pick = part.groups["all"].target if part is not None and "all" in part.groups else None
+    pick = _all_parts_pick(run)
     if pick is not None and pick.threshold is not None and pick.threshold != DEFAULT_THRESHOLD:
         thresholds.append(pick.threshold)
     return tuple(box_stats(gt, dets, t) for t in thresholds)
@@ -380,8 +386,7 @@ def _stamp_threshold(s: CrossValSettings, run: EvaluationRun, facts: Sequence[Fo
                      log: Log) -> None:
     """Store the threshold picked on all out-of-fold photos in each fold's ``model.pt``,
     with how it was picked (target recall, photos, prediction settings)."""
-    part = run.result.part_level
-    pick = part.groups["all"].target if part is not None and "all" in part.groups else None
+    pick = _all_parts_pick(run)
     if pick is None or pick.threshold is None or s.only_folds is not None or s.reuse is not None:
         return  # a pick on all folds, into models this run trained (not a reused run's)
     photos = sum(f.heldout_photos for f in facts)
