@@ -50,13 +50,13 @@ def test_red_polarity_comes_from_the_training_config() -> None:
 
 
 def test_nested_rule_travels_in_the_spec() -> None:
-    assert SPEC.nested == "decay:0.5:0.5" and SPEC.nested_rule == ("decay", 0.5, 0.5)
+    assert SPEC.nested == "keep" and SPEC.nested_rule == ("keep", 0.5, 0.5)  # today's default
     other = ModelSpec.from_dict({**SPEC.to_dict(), "nested": "SUPPRESS:0.6"})
     assert other.nested == "suppress:0.6" and other.nested_rule == ("suppress", 0.6, 0.5)
     text = onnx_metadata(other, {"opset": 17})  # the ONNX metadata JSON, both ways
     assert json.loads(text)["spec"]["nested"] == "suppress:0.6"
     assert spec_from_onnx_metadata({"scratchdet": text}, "m.onnx")[0] == other
-    # a spec written before the field existed: today's default rule
+    # a spec written before the field existed: the one-stage models' rule
     old = {k: v for k, v in SPEC.to_dict().items() if k != "nested"}
     assert ModelSpec.from_dict(old).nested == "decay:0.5:0.5"
     old_text = json.dumps({"format": "scratchdet-onnx/2", "spec": old, "graph": {}})
@@ -116,7 +116,7 @@ def test_26_nov_model_pt_metadata_gives_the_spec() -> None:
     assert spec.class_names == ("scratch",) and spec.category_ids == (1,)
     assert (spec.threshold, spec.threshold_source) == (0.5, "default")
     assert spec.recipe["epochs"] == 2 and spec.recipe["tile_options"]["samples_per_epoch"] == 128
-    assert spec.nested == "decay:0.5:0.5"  # made before the rule travelled: today's default
+    assert spec.nested == "decay:0.5:0.5"  # made before the rule travelled: the legacy rule
     # keys a legacy config left out take the 26 Nov TrainConfig defaults
     short = spec_from_config({"model": "lite0_fpn_fast"}, ["scratch"], [1])
     assert (short.input_mode, short.resize, short.tile_size) == ("resize", (1333, 800), 1024)

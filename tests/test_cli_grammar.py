@@ -69,7 +69,7 @@ def test_one_name_per_concept(name: str) -> None:
 def test_commands_that_run_a_model_share_the_nested_option() -> None:
     helps = {name: _options(name)["--nested"].help for name in ("predict", "val", "watch", "serve")}
     assert len(set(helps.values())) == 1
-    assert "default: the model's rule, decay:0.5:0.5" in helps["predict"]
+    assert "default: the model's own rule" in helps["predict"]
 
 
 @pytest.mark.parametrize("name", MODEL_COMMANDS)

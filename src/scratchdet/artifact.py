@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scratchdet.geometry.nested import DEFAULT_NESTED, NestedRule, format_nested, parse_nested
+from scratchdet.geometry.nested import (
+    DEFAULT_NESTED,
+    LEGACY_NESTED,
+    NestedRule,
+    format_nested,
+    parse_nested,
+)
 from scratchdet.io import atomic_output
 from scratchdet.structures import DEFAULT_THRESHOLD, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
 
@@ -73,7 +79,7 @@ class ModelSpec:
             :func:`scratchdet.geometry.localize.is_red_part`.
         nested: the rule for boxes nested in a better box of their class, ``MODE[:IOS[:DECAY]]``
             (:mod:`scratchdet.geometry.nested`; stored canonical). A file written before the
-            field existed gets :data:`~scratchdet.geometry.nested.DEFAULT_NESTED`.
+            field existed gets :data:`~scratchdet.geometry.nested.LEGACY_NESTED`.
         recipe: the training settings, for provenance only: never validated on load.
     """
 
@@ -122,7 +128,7 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<spec>") -> ModelSpec:
         """The spec stored in a file; unknown keys and a newer version are refused."""
-        data = dict(data)
+        data = {"nested": LEGACY_NESTED, **data}  # written before the rule travelled
         version = data.pop("version", None)
         if version != SPEC_VERSION:
             raise ArtifactError(f"{source}: model spec version {version!r}; this scratchdet "
@@ -150,15 +156,15 @@ class ModelSpec:
 def spec_from_config(config: Mapping[str, Any], class_names: list[str] | tuple[str, ...],
                      category_ids: list[int] | tuple[int, ...]) -> ModelSpec:
     """A spec from a training config dump (today's or a legacy file's; missing keys take the
-    26 Nov training defaults, ``nested`` today's default). The whole config is kept as
-    ``recipe``."""
+    26 Nov training defaults, ``nested`` the one-stage models' ``LEGACY_NESTED``). The whole
+    config is kept as ``recipe``."""
     get = {**_LEGACY_DEFAULTS, **config}.get
     return ModelSpec(
         preset=str(get("model")), class_names=tuple(class_names),
         category_ids=tuple(category_ids), overrides=dict(get("model_overrides") or {}),
         input_mode=str(get("input_mode")), tile_size=int(get("tile_size")),
         tile_overlap=int(get("tile_overlap")), resize=tuple(get("resize")),
-        red_polarity=bool(get("red_polarity")), nested=str(get("nested") or DEFAULT_NESTED),
+        red_polarity=bool(get("red_polarity")), nested=str(get("nested") or LEGACY_NESTED),
         recipe=json.loads(json.dumps(dict(config), default=str)),
     )
 
@@ -270,6 +276,7 @@ def _legacy_onnx_spec(data: dict[str, Any], source: str) -> tuple[ModelSpec, dic
             category_ids=data["category_ids"], input_mode=data.get("input_mode", "tiles"),
             tile_size=data.get("tile_size", 1024), tile_overlap=data.get("tile_overlap", 256),
             resize=(data["max_size"], data["min_size"]), recipe=data.get("extra", {}),
+            nested=LEGACY_NESTED,
         )
     except (KeyError, TypeError, ValueError) as err:
         raise ArtifactError(f"{source}: legacy metadata does not fit ({err!r})") from None

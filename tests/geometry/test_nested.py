@@ -8,6 +8,7 @@ import pytest
 from scratchdet.geometry.nested import (
     DEFAULT_NESTED,
     KEEP,
+    LEGACY_NESTED,
     format_nested,
     intersection_over_smaller,
     parse_nested,
@@ -81,10 +82,15 @@ def test_rule_text_table(text: str, rule: tuple, canonical: str) -> None:
         np.testing.assert_array_equal(g, w)
 
 
-def test_default_rule_halves_nested_scores() -> None:
-    assert parse_nested(DEFAULT_NESTED) == ("decay", 0.5, 0.5)
-    assert format_nested(KEEP) == "keep" and parse_nested("keep") == KEEP
-    _, s, _ = refine_nested(BOXES, SCORES, LABELS, *parse_nested(DEFAULT_NESTED))
+def test_default_rule_keeps_and_legacy_rule_halves_nested_scores() -> None:
+    assert parse_nested(DEFAULT_NESTED) == KEEP and format_nested(KEEP) == "keep"
+    b, s, lab = refine_nested(BOXES, SCORES, LABELS, *parse_nested(DEFAULT_NESTED))
+    order = np.argsort(-SCORES, kind="stable")
+    np.testing.assert_array_equal(b, BOXES[order])
+    np.testing.assert_allclose(s, SCORES[order])
+    np.testing.assert_array_equal(lab, LABELS[order])
+    assert parse_nested(LEGACY_NESTED) == ("decay", 0.5, 0.5)
+    _, s, _ = refine_nested(BOXES, SCORES, LABELS, *parse_nested(LEGACY_NESTED))
     np.testing.assert_allclose(s, [0.9, 0.8, 0.5, 0.35, 0.3])
 
 

@@ -130,14 +130,14 @@ def test_build_predictor_applies_the_spec_nested_rule(photo: Path) -> None:
         assert got.scores.tolist() == sorted(got.scores.tolist(), reverse=True)
         return got.scores.tolist()
 
-    # one input (the part region): the fragment keeps its box; by default its score halves
-    pred = build_predictor(_fake_model()).predict(photo)
+    # one input (the part region): the fragment keeps its box; with decay its score halves
+    pred = build_predictor(_fake_model("decay:0.5:0.5")).predict(photo)
     assert len(pred.tiles) == 1
     x0, y0 = pred.tiles[0][:2]
     np.testing.assert_allclose(pred.detections.boxes[2], [x0 + 50, y0 + 12, x0 + 90, y0 + 28])
-    assert scores(_fake_model()) == pytest.approx([0.9, 0.7, 0.3])
+    assert scores(_fake_model("decay:0.5:0.5")) == pytest.approx([0.9, 0.7, 0.3])
     assert scores(_fake_model("decay:0.5:0.2")) == pytest.approx([0.9, 0.7, 0.12])
-    # the caller overrides the model's rule; keep: the boxes as merged
-    assert scores(_fake_model(), nested=KEEP) == pytest.approx([0.9, 0.7, 0.6])
-    assert scores(_fake_model("keep")) == pytest.approx([0.9, 0.7, 0.6])
+    # the caller overrides the model's rule; keep (the default): the boxes as merged
+    assert scores(_fake_model("decay:0.5:0.5"), nested=KEEP) == pytest.approx([0.9, 0.7, 0.6])
+    assert scores(_fake_model()) == pytest.approx([0.9, 0.7, 0.6])
     assert scores(_fake_model("keep"), nested=("suppress", 0.5, 0.5)) == pytest.approx([0.9, 0.7])

@@ -37,11 +37,11 @@ def test_cpu_fast_yaml_loads_with_the_default_cpu_model() -> None:
 def test_nested_rule_is_validated_and_reaches_the_model_spec() -> None:
     from scratchdet.training.checkpoint import spec_for
 
-    assert TrainConfig().nested == "decay:0.5:0.5"
+    assert TrainConfig().nested == "keep"
     cfg = load_config(TrainConfig, CONFIGS / "cpu_fast.yaml")
-    assert cfg.nested == "decay:0.5:0.5"  # stated in the file
-    assert "\nnested: decay:0.5:0.5" in (CONFIGS / "cpu_fast.yaml").read_text()
-    assert spec_for(cfg, ["scratch"], [1]).nested_rule == ("decay", 0.5, 0.5)
+    assert cfg.nested == "keep"  # stated in the file
+    assert "\nnested: keep " in (CONFIGS / "cpu_fast.yaml").read_text()
+    assert spec_for(cfg, ["scratch"], [1]).nested_rule == ("keep", 0.5, 0.5)
     other = load_config(TrainConfig, CONFIGS / "cpu_fast.yaml", ["nested=Suppress:0.7"])
     assert other.nested == "suppress:0.7"  # stored canonical
     assert spec_for(other, ["scratch"], [1]).nested == "suppress:0.7"

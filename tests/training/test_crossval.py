@@ -181,18 +181,20 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
         return sorted(dets, key=lambda d: (d["image_id"], -d["score"], d["bbox"]))
 
     assert oof("cv4") == oof("cv2")
-    # by default the config's rule (cpu_fast: decay:0.5:0.5); --nested keep: boxes as merged
-    kept = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
-                                    "--out", str(tmp_path / "cv-keep"), "--folds", "3",
-                                    "--reuse", str(out), "--nested", "keep", "--bootstrap", "0"])
-    assert kept.exit_code == 0, kept.output
-    as_kept = {(d["image_id"], *d["bbox"]): d["score"] for d in oof("cv-keep")}
+    # by default the config's rule (cpu_fast: keep, boxes as merged); --nested decay:0.5:0.5
+    # halves the score of each box nested in a better one and leaves the others
+    decayed = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
+                                       "--out", str(tmp_path / "cv-decay"), "--folds", "3",
+                                       "--reuse", str(out), "--nested", "decay:0.5:0.5",
+                                       "--bootstrap", "0"])
+    assert decayed.exit_code == 0, decayed.output
+    by_decay = {(d["image_id"], *d["bbox"]): d["score"] for d in oof("cv-decay")}
     by_default = {(d["image_id"], *d["bbox"]): d["score"] for d in oof("cv2")}
-    assert as_kept.keys() == by_default.keys()
-    halved = [k for k, v in by_default.items() if v == pytest.approx(as_kept[k] / 2, abs=2e-5)
-              and v != pytest.approx(as_kept[k], abs=2e-5)]
-    assert halved and all(by_default[k] == pytest.approx(as_kept[k], abs=2e-5)
-                          for k in by_default.keys() - set(halved))
+    assert by_decay.keys() == by_default.keys()
+    halved = [k for k, v in by_decay.items() if v == pytest.approx(by_default[k] / 2, abs=2e-5)
+              and v != pytest.approx(by_default[k], abs=2e-5)]
+    assert halved and all(by_decay[k] == pytest.approx(by_default[k], abs=2e-5)
+                          for k in by_decay.keys() - set(halved))
     assert json.loads((tmp_path / "cv4" / "crossval.json").read_text())["headline"] == \
         json.loads((tmp_path / "cv2" / "crossval.json").read_text())["headline"]
     flipped = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
@@ -234,9 +236,9 @@ def test_nested_rule_defaults_to_the_config(tmp_path: Path) -> None:
     from scratchdet.training.crossval import CrossValSettings, checked_settings
 
     s = CrossValSettings(CONFIG, tmp_path / "sample", tmp_path / "cv")
-    assert checked_settings(s).nested == ("decay", 0.5, 0.5)  # cpu_fast.yaml's nested
-    keep = replace(s, overrides=("nested=keep",))
-    assert checked_settings(keep).nested == ("keep", 0.5, 0.5)
+    assert checked_settings(s).nested == ("keep", 0.5, 0.5)  # cpu_fast.yaml's nested
+    decay = replace(s, overrides=("nested=decay:0.5:0.5",))
+    assert checked_settings(decay).nested == ("decay", 0.5, 0.5)
     given = replace(s, nested=("suppress", 0.6, 0.5))  # --nested wins over the config
     assert checked_settings(given).nested == ("suppress", 0.6, 0.5)
 

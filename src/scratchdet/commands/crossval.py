@@ -33,7 +33,7 @@ def crossval(
     nested: str | None = typer.Option(
         None, "--nested", metavar="RULE", show_default=False, help="Boxes nested in a better "
         "box after the merge: MODE(:IOS(:DECAY)), MODE keep, suppress, decay, union or wbf "
-        "(geometry.nested; default: the config's nested, decay:0.5:0.5 in cpu_fast)."),
+        "(geometry.nested; default: the config's nested, keep in cpu_fast)."),
     red_polarity: bool | None = typer.Option(
         None, "--red-polarity/--no-red-polarity", help="Show red parts to the models as white "
         "ones (imaging.white_polarity) or not; default: as each fold model's spec says."),

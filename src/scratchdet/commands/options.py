@@ -56,8 +56,8 @@ TTA = typer.Option("", "--tta", help="Test-time flips besides the photo, comma-s
 NESTED = typer.Option(
     None, "--nested", metavar="RULE", show_default=False, help="Boxes nested in a better box "
     "of their class: MODE(:IOS(:DECAY)), MODE keep, suppress, decay, union or wbf "
-    "(geometry.nested; default: the model's rule, decay:0.5:0.5 unless trained otherwise; "
-    "keep: boxes as merged).")
+    "(geometry.nested; default: the model's own rule, from its training config; "
+    "keep: boxes as merged, cpu_fast's rule).")
 DEVICE = typer.Option("cpu", "--device", help="cpu, or cuda / cuda:N (torch runtime).")
 SCORE_THR_ALIAS = typer.Option(
     None, "--score-thr", hidden=True, min=0.0, max=1.0,

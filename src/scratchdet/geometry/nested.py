@@ -15,9 +15,11 @@ box as *nested* when at least ``ios`` of its area lies inside a higher-scoring b
 
 A rule is written ``MODE[:IOS[:DECAY]]`` (:func:`parse_nested`, :func:`format_nested`).
 Models carry theirs (``ModelSpec.nested``, from the training config's ``nested``);
-:data:`DEFAULT_NESTED` ``decay:0.5:0.5`` is the default since two seeds of out-of-fold
-cross-validation agreed on it (docs/quality.md: AP50 within 0.004, about half the unmatched
-boxes). Pure numpy; boxes are xyxy; the output is sorted by falling score (stable).
+:data:`DEFAULT_NESTED` is ``keep`` since the cascade box stages became the default model
+(27 Nov: they give at most one box per scratch at 0.5 by themselves, and on two seeds of
+out-of-fold cross-validation ``decay:0.5:0.5`` cost them 0.007-0.013 AP50, docs/quality.md).
+:data:`LEGACY_NESTED` ``decay:0.5:0.5``, measured for the one-stage box head (AP50 within 0.004,
+about half the unmatched boxes), is the rule of model files written before the rule travelled. Pure numpy; boxes are xyxy; the output is sorted by falling score (stable).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from __future__ import annotations
 import numpy as np
 
 MODES = ("keep", "suppress", "decay", "union", "wbf")
-#: The rule a model applies unless its spec or the caller says otherwise.
-DEFAULT_NESTED = "decay:0.5:0.5"
+#: The training config's rule unless it states one (boxes as merged).
+DEFAULT_NESTED = "keep"
+#: The rule of a model file or config dump without one (all one-stage models, 26-27 Nov).
+LEGACY_NESTED = "decay:0.5:0.5"
 #: ``(mode, ios, decay)``, as :func:`parse_nested` returns it.
 NestedRule = tuple[str, float, float]
 #: The rule that changes nothing (boxes as merged).
