@@ -19,7 +19,8 @@ Models carry theirs (``ModelSpec.nested``, from the training config's ``nested``
 (27 Nov: they give at most one box per scratch at 0.5 by themselves, and on two seeds of
 out-of-fold cross-validation ``decay:0.5:0.5`` cost them 0.007-0.013 AP50, docs/quality.md).
 :data:`LEGACY_NESTED` ``decay:0.5:0.5``, measured for the one-stage box head (AP50 within 0.004,
-about half the unmatched boxes), is the rule of model files written before the rule travelled. Pure numpy; boxes are xyxy; the output is sorted by falling score (stable).
+about half the unmatched boxes), is the rule of model files written before the rule travelled.
+Pure numpy; boxes are xyxy; the output is sorted by falling score (stable).
 """
 
 from __future__ import annotations
