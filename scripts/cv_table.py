@@ -2,8 +2,8 @@
 
     python scripts/cv_table.py outputs/cv-s111-casc [RUN ...] [--rules keep,decay:0.5:0.5]
 
-Reads each run's ``oof.bbox.json`` (a run made with ``--nested keep``: the boxes as merged),
-``train_val.json`` and ``folds.json``, applies each rule (``nested_sweep.apply``) and prints:
+Reads each run as ``nested_sweep.load_run`` does (a run made with ``--nested keep``: the
+boxes as merged), applies each rule (``nested_sweep.apply``) and prints:
 AP50 all / white / red | AP | part AUROC (red) | the in-sample 0.95-recall pick (caught,
 clean rejected) | the fewest clean parts rejected with all but one scratched part caught |
 fold-wise picks, one threshold / one per colour | at 0.5: boxes per scratch (median/max),
@@ -13,32 +13,27 @@ missed, unmatched boxes on scratched photos, false boxes per clean photo.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from nested_sweep import apply
+from nested_sweep import apply, load_run  # scripts/ (run as a script)
 
-from scratchdet.data.split import subset_coco
 from scratchdet.evaluation import evaluate
 from scratchdet.evaluation.box_stats import box_stats
 from scratchdet.evaluation.fold_pick import fold_pick
-from scratchdet.evaluation.image_level import pick_threshold
 
 
 def row(run: Path, rule: str, recall: float = 0.95) -> str:
     """The table row of ``run``'s out-of-fold boxes under ``rule``."""
-    coco = json.loads((run / "train_val.json").read_text())
-    by_name = json.loads((run / "folds.json").read_text())
-    folds = {im["id"]: by_name[im["file_name"]] for im in coco["images"]}
-    gt = subset_coco(coco, set(folds))
-    dets = apply(json.loads((run / "oof.bbox.json").read_text()), rule)
-    res = evaluate(gt, dets, group_by="colour", part_level=True)
+    gt, dets, folds = load_run(run)
+    dets = apply(dets, rule)
+    res = evaluate(gt, dets, group_by="colour", part_level=True, target_recall=recall)
     part = res.part_level
     assert part is not None
     ap50 = " / ".join(f"{res.value('AP', '0.50', group=g):.3f}" for g in ("all", "white", "red"))
     groups = part.groups
     n_scr, n_clean = groups["all"].scratched, groups["all"].clean
-    pick = pick_threshold(part.photos, recall).point
+    target = groups["all"].target
+    pick = target.point if target is not None else None
     in_sample = f"{pick.caught}/{n_scr}, {pick.rejected}/{n_clean}" if pick else "unreachable"
     fewest = min((p.rejected for p in groups["all"].curve if p.caught >= n_scr - 1), default=None)
     fold = [fold_pick(part.photos, folds, recall, g).point for g in (False, True)]

@@ -6,8 +6,9 @@ The rule (:func:`scratchdet.geometry.nested.refine_nested`) acts on the merged d
 each photo, so applying it to ``oof.bbox.json`` (scores from 0) is what ``crossval --reuse RUN
 --nested RULE`` computes, up to the 0.01 px rounding of the stored boxes; confirm a winner
 with that command. Prints AP50 all/white/red, AP, part AUROC and the box counts at 0.5.
-The run's own rule already acts on its ``oof.bbox.json`` (since 27 Nov the config's
-``decay:0.5:0.5``): sweep a run made with ``crossval --nested keep``.
+The run's own rule already acts on its ``oof.bbox.json`` (the config's ``nested``: ``keep``
+in ``cpu_fast.yaml`` since the cascade, ``decay:0.5:0.5`` before): sweep a run made with
+``crossval --nested keep``.
 """
 
 from __future__ import annotations
@@ -46,13 +47,20 @@ def apply(dets: list[dict], rule: str) -> list[dict]:
     return out
 
 
-def main(run: Path, rules: list[str]) -> None:
+def load_run(run: Path) -> tuple[dict, list[dict], dict[int, int]]:
+    """A finished crossval run: ground truth of the folds it ran, its ``oof.bbox.json``, and
+    the fold of each of those photos (by image id)."""
     coco = json.loads((run / "train_val.json").read_text())
     fold_of = json.loads((run / "folds.json").read_text())  # file name -> fold
     done = {f["fold"] for f in json.loads((run / "crossval.json").read_text())["folds"]}
-    gt = subset_coco(coco, {im["id"] for im in coco["images"]
-                            if fold_of[im["file_name"]] in done})
-    dets = json.loads((run / "oof.bbox.json").read_text())
+    fold_of_id = {im["id"]: fold_of[im["file_name"]] for im in coco["images"]
+                  if fold_of[im["file_name"]] in done}
+    gt = subset_coco(coco, set(fold_of_id))
+    return gt, json.loads((run / "oof.bbox.json").read_text()), fold_of_id
+
+
+def main(run: Path, rules: list[str]) -> None:
+    gt, dets, _ = load_run(run)
     print("rule            AP50 all  white   red     AP  AUROC | per scratch med/max, missed,"
           " unmatched, false/clean @0.5")
     for rule in rules:

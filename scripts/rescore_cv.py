@@ -8,7 +8,7 @@ rescored by a crop verifier and by a clean-surface prior (``scratchdet.training.
 each fitted per fold on that fold's training photos only. Prints AP50 all/white/red, AP, part
 AUROC, the verdict at the 0.95-recall pick (caught/scratched, rejected/clean), the fewest clean
 parts rejected with at least all-but-one scratched part caught, and box counts at 0.5.
-``--nested`` applies on top of the run's own rule (since 27 Nov the config's ``decay:0.5:0.5``;
+``--nested`` applies on top of the run's own rule (the config's ``nested``;
 a run made with ``crossval --nested keep`` has every box as merged).
 """
 
