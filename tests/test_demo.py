@@ -35,7 +35,7 @@ def test_merged_train_val_and_final_config(tiny_sample: Path, tmp_path: Path) ->
     assert (cfg.epochs, cfg.tile_size, cfg.tile_options["samples_per_epoch"]) == (16, 512, 128)
     assert cfg.val_every_n_epochs == 1000  # nothing held out to validate on
     full = train_config(DemoSettings(tiny_sample, tmp_path / "full", CONFIG, "full"))
-    assert full.epochs == 32 and full.train_images == tiny_sample / "train"  # the config's own
+    assert full.epochs == 48 and full.train_images == tiny_sample / "train"  # the config's own
     with pytest.raises(ValueError, match="schedule must be one of short, full"):
         train_config(DemoSettings(tiny_sample, tmp_path, CONFIG, "long"))
 

@@ -12,9 +12,11 @@ from typer.testing import CliRunner
 
 from scratchdet.artifact import read_spec
 from scratchdet.cli import app
+from scratchdet.config import load_config
 from scratchdet.data.split import merge_present
 from scratchdet.evaluation.fold_pick import fold_pick
 from scratchdet.evaluation.image_level import PartLevelResult
+from scratchdet.training.config import TrainConfig
 from scratchdet.training.crossval import (
     CrossValHeadline,
     FoldFacts,
@@ -251,6 +253,9 @@ def test_every_fold_trains_with_the_config_text_of_the_start(tmp_path: Path) -> 
     s = snapshot_config(CrossValSettings(cfg, tmp_path / "sample", tmp_path / "cv"))
     assert s.config == tmp_path / "cv" / "config.yaml"
     assert s.config.read_text() == CONFIG.read_text()
-    cfg.write_text(CONFIG.read_text().replace("epochs: 32", "epochs: 4"))  # edited mid-run
-    assert fold_config(s, tmp_path / "cv" / "fold1").epochs == 32
+    epochs = load_config(TrainConfig, CONFIG).epochs
+    edited = CONFIG.read_text().replace(f"\nepochs: {epochs}\n", "\nepochs: 4\n")
+    assert edited != CONFIG.read_text()
+    cfg.write_text(edited)  # edited mid-run
+    assert fold_config(s, tmp_path / "cv" / "fold1").epochs == epochs != 4
     assert snapshot_config(s) == s  # already the snapshot: left as is

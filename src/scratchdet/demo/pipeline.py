@@ -42,8 +42,8 @@ SCHEDULES: dict[str, list[str]] = {
     # half the config's schedule (16 x 64 steps of two 512 px tiles): ~8-10 min of training
     # on 2 idle cores, so that the whole demo stays under 20 min.
     "short": ["epochs=16"],
-    # the config's own schedule (configs/cpu_fast.yaml: 32 epochs, the recipe chosen by
-    # cross-validation, AP50 0.670 / 0.694 vs 0.628 / 0.555 at 16, two seeds): ~16-19 min.
+    # the config's own schedule (configs/cpu_fast.yaml: 48 epochs of the cascade, chosen by
+    # cross-validation, AP50 0.732 / 0.760 vs 0.678 / 0.748 at 32, two seeds): ~21-25 min.
     "full": [],
 }
 FINAL_NOTE = ("--final: the model was trained on train + val photos, so there is no held-out "
