@@ -252,10 +252,10 @@ def test_every_fold_trains_with_the_config_text_of_the_start(tmp_path: Path) -> 
     cfg.write_text(CONFIG.read_text())
     s = snapshot_config(CrossValSettings(cfg, tmp_path / "sample", tmp_path / "cv"))
     assert s.config == tmp_path / "cv" / "config.yaml"
-    assert s.config.read_text() == CONFIG.read_text()
-    epochs = load_config(TrainConfig, CONFIG).epochs
-    edited = CONFIG.read_text().replace(f"\nepochs: {epochs}\n", "\nepochs: 4\n")
-    assert edited != CONFIG.read_text()
+    text, epochs = CONFIG.read_text(), load_config(TrainConfig, CONFIG).epochs
+    assert s.config.read_text() == text
+    edited = text.replace(f"\nepochs: {epochs}\n", "\nepochs: 4\n")
+    assert edited != text
     cfg.write_text(edited)  # edited mid-run
     assert fold_config(s, tmp_path / "cv" / "fold1").epochs == epochs != 4
     assert snapshot_config(s) == s  # already the snapshot: left as is
