@@ -73,11 +73,12 @@ def test_fold_split_partitions_photos_and_boxes() -> None:
 
 
 def test_fold_facts_as_in_crossval_json() -> None:
-    facts = FoldFacts(0, 16, 31, 8, 14, 0.78, 128, "fold0/model.pt", 2560, ("h",), 1.0, None)
+    facts = FoldFacts(0, 16, 31, 8, 14, 0.78, 128, "fold0/model.pt", 2560, ("h",), 1.0, None,
+                      "fold0/runs/model/checkpoints/last.ckpt")
     data = facts.to_dict()
     assert list(data) == ["fold", "train_photos", "train_boxes", "heldout_photos",
                           "heldout_boxes", "train_minutes", "steps", "model", "max_single",
-                          "tta", "scale", "mined_from"]
+                          "tta", "scale", "mined_from", "resumed_from"]
     assert data["tta"] == ["h"] and data["mined_from"] is None
     assert FoldFacts.from_dict(json.loads(json.dumps(data))) == facts
     older = {k: data[k] for k in list(data)[:8]}  # a file from before max_single, tta, ...
@@ -259,3 +260,66 @@ def test_every_fold_trains_with_the_config_text_of_the_start(tmp_path: Path) -> 
     cfg.write_text(edited)  # edited mid-run
     assert fold_config(s, tmp_path / "cv" / "fold1").epochs == epochs != 4
     assert snapshot_config(s) == s  # already the snapshot: left as is
+
+
+def test_crossval_resumes_an_interrupted_run(tiny_sample: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import scratchdet.training.crossval as cv
+
+    out = tmp_path / "cv"
+    args = ["crossval", str(CONFIG), "--sample", str(tiny_sample), "--out", str(out),
+            "--folds", "3", "--bootstrap", "0", *TINY, "--set", "max_steps=2",
+            "--set", "epochs=2"]
+    real_fit, calls = cv.fit, []
+
+    def power_cut(cfg: TrainConfig) -> object:
+        calls.append(cfg)
+        if len(calls) < 2:
+            return real_fit(cfg)
+        real_fit(cfg.model_copy(update={"epochs": 1, "max_steps": 1}))  # one epoch of two
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(cv, "fit", power_cut)
+    cut = CliRunner().invoke(app, args)
+    assert isinstance(cut.exception, RuntimeError) and not (out / "crossval.json").exists()
+    fold0 = json.loads((out / "fold0" / "fold.json").read_text())
+    assert fold0["facts"]["steps"] == 2 and not (out / "fold1" / "fold.json").exists()
+    last = out / "fold1" / "runs" / "model" / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    monkeypatch.setattr(cv, "fit", real_fit)
+    # another command than the run's: refused, naming what differs; nothing to resume: refused
+    other = CliRunner().invoke(app, [*args, "--resume", "--set", "lr=0.5"])
+    assert other.exit_code == 2 and "was run with overrides=" in other.output
+    seed = CliRunner().invoke(app, [*args, "--resume", "--seed", "5"])
+    assert seed.exit_code == 2 and "seed=0 (this command: 5)" in seed.output
+    empty = CliRunner().invoke(app, [*args[:5], str(tmp_path / "none"), *args[6:], "--resume"])
+    assert empty.exit_code == 2 and "holds no crossval run to continue" in empty.output
+    # fold 0 kept as it was, fold 1 goes on from its checkpoint (step 1 -> 2), fold 2 trains:
+    # 1 + 2 training steps in this session (4 if fold 1 started again)
+    from scratchdet.training.module import DetectionModule
+
+    real_step, steps = DetectionModule.training_step, []
+
+    def counted(self: DetectionModule, *a: object, **k: object) -> object:
+        steps.append(1)
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(DetectionModule, "training_step", counted)
+    res = CliRunner().invoke(app, [*args, "--resume"])
+    assert res.exit_code == 0, res.output
+    assert "fold 0: finished earlier, kept" in res.output and res.output.count("training on") == 2
+    assert f"fold 1: resuming its training from {last}" in res.output and len(steps) == 3
+    facts = json.loads((out / "crossval.json").read_text())["folds"]
+    assert [f["steps"] for f in facts] == [2, 2, 2]
+    assert [f["resumed_from"] for f in facts] == [None, str(last), None]
+    oof = json.loads((out / "oof.bbox.json").read_text())
+    held0 = {im["id"] for im in json.loads((out / "fold0" / "heldout.json").read_text())["images"]}
+    assert [d for d in oof if d["image_id"] in held0] == fold0["detections"]
+    # all finished: a resume trains nothing; an edited config is noted, the run's copy used
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(CONFIG.read_text() + "\n# edited after the start\n")
+    again = CliRunner().invoke(app, ["crossval", str(edited), *args[2:], "--resume"])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("finished earlier, kept") == 3 and "training on" not in again.output
+    assert f"{edited} has changed since the run started" in again.output
+    assert json.loads((out / "crossval.json").read_text())["folds"] == facts

@@ -47,6 +47,10 @@ def crossval(
     bootstrap: int = typer.Option(
         200, "--bootstrap", min=0, help="Photo resamples for 95% intervals of the pooled "
         "AP50 per colour (0: none)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run in --out: finished folds are "
+        "kept, a fold cut short goes on from its last checkpoint, with the run's own copy of "
+        "the config; the other settings must be the run's (checked)."),
     jobs: int = typer.Option(
         1, "--jobs", min=1, help="Folds run at once, one process each (for a GPU machine or "
         "many cores; training on 2 cores is fastest with 1)."),
@@ -74,7 +78,7 @@ def crossval(
                                 jobs=jobs, bootstrap=bootstrap, tta=flips,
                                 scale=scale, mine_from=mine_from,
                                 nested=nested_rule,
-                                red_polarity=red_polarity)
+                                red_polarity=red_polarity, resume=resume)
     try:
         res = run_crossval(settings, typer.echo)
     except (ConfigError, FileNotFoundError, ValueError) as err:

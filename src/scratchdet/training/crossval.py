@@ -15,7 +15,9 @@ Output folder::
 
     train_val.json               the pooled photos (file names relative to the sample root)
     folds.json                   file name -> fold
+    run.json                     the settings the folds depend on (checked by --resume)
     fold<i>/train.json, heldout.json, runs/..., predict/, mined/ (with mine_from)
+    fold<i>/fold.json            a finished fold's facts and detections (kept by --resume)
     oof.bbox.json                out-of-fold detections of every photo (COCO results)
     eval/                        evaluator outputs (metrics.json, table, part level)
     crossval.json                per-fold facts (photos, boxes, minutes, AP50) + headline
@@ -35,21 +37,34 @@ from typing import Any
 
 import torch
 
-from scratchdet.artifact import stamp_threshold
 from scratchdet.config import load_config, resolve_config
 from scratchdet.data.records import DEFAULT_COLOURS
 from scratchdet.data.split import merge_present, stratified_folds, subset_coco
-from scratchdet.evaluation.box_stats import BoxStats, box_stats
-from scratchdet.evaluation.fold_pick import FoldPick, fold_pick
-from scratchdet.evaluation.image_level import TargetPick
+from scratchdet.evaluation.box_stats import BoxStats
+from scratchdet.evaluation.fold_pick import FoldPick
 from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
 from scratchdet.evaluation.workflow import EvaluationRun, evaluate_and_write
 from scratchdet.geometry.nested import KEEP, NestedRule, format_nested, parse_nested
 from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE
 from scratchdet.inference.run import predict_for_evaluation
 from scratchdet.io import write_json_atomic, write_text_atomic
-from scratchdet.structures import DEFAULT_THRESHOLD
 from scratchdet.training.config import TrainConfig
+from scratchdet.training.crossval_outputs import (
+    fold_wise_picks,
+    operator_box_stats,
+    stamp_fold_models,
+)
+from scratchdet.training.crossval_resume import (
+    FOLD_FILE,
+    check_same_folds,
+    check_same_run,
+    finished_fold,
+    forget_fold,
+    resume_checkpoint,
+    run_record,
+    save_fold,
+    write_run_record,
+)
 from scratchdet.training.datamodule import tile_config
 from scratchdet.training.fit import fit
 
@@ -97,6 +112,7 @@ class CrossValSettings:
     mine_from: Path | None = None  # an earlier crossval folder: mine hard negatives with its models
     nested: NestedRule | None = None  # geometry.nested rule after the merge (None: the config's)
     red_polarity: bool | None = None  # red parts shown as white ones (None: as each model says)
+    resume: bool = False  # continue the run in ``out`` (training.crossval_resume)
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,7 @@ class FoldFacts:
     tta: tuple[str, ...] = ()
     scale: float = 1.0
     mined_from: str | None = None
+    resumed_from: str | None = None  # the checkpoint an interrupted training went on from
 
     def to_dict(self) -> dict[str, Any]:
         """The fold's entry of ``crossval.json``."""
@@ -127,7 +144,7 @@ class FoldFacts:
                    data["heldout_photos"], data["heldout_boxes"], data["train_minutes"],
                    data["steps"], data["model"], data.get("max_single", DEFAULT_MAX_SINGLE),
                    tuple(data.get("tta") or ()), data.get("scale", 1.0),
-                   data.get("mined_from"))
+                   data.get("mined_from"), data.get("resumed_from"))
 
 
 @dataclass(frozen=True)
@@ -201,18 +218,27 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
     """Train on the other folds (or, with ``s.reuse``, take ``earlier[fold]``), predict this
     fold; (facts, dets). ``earlier``: fold facts of the ``s.reuse`` or ``s.mine_from`` run."""
     fold_dir = s.out / f"fold{fold}"
+    done = finished_fold(fold_dir) if s.resume else None
+    if done is not None:
+        log(f"fold {fold}: finished earlier, kept ({fold_dir / FOLD_FILE})")
+        return FoldFacts.from_dict(done[0]), done[1]
+    forget_fold(fold_dir)
     train, held = fold_split(coco, folds, fold)
     write_json_atomic(fold_dir / "train.json", train, force=True)
     write_json_atomic(fold_dir / "heldout.json", held, force=True)
+    ckpt: Path | None = None
     if s.reuse is not None and earlier is not None:
         log(f"fold {fold}: reusing {earlier[fold].model}")
         model_path = Path(earlier[fold].model)
         minutes, steps = earlier[fold].train_minutes, earlier[fold].steps
     else:
-        extra = []
+        ckpt = resume_checkpoint(fold_dir) if s.resume else None
+        extra = [] if ckpt is None else [f"resume={ckpt}"]
+        if ckpt is not None:
+            log(f"fold {fold}: resuming its training from {ckpt}")
         if s.mine_from is not None and earlier is not None:
             mined = _mine(s, fold_dir, train, Path(earlier[fold].model), fold, log)
-            extra = [f"tile_options.hard_negatives={mined}"]
+            extra.append(f"tile_options.hard_negatives={mined}")
         model_path, minutes, steps = _train_fold(s, fold_dir, train, held, fold, log, extra)
     photos, ids = _photos_and_ids(s.sample, held)
     results = predict_for_evaluation(model_path, photos, ids, fold_dir / "predict",
@@ -224,7 +250,9 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
     facts = FoldFacts(fold, len(train["images"]), len(train["annotations"]),
                       len(held["images"]), len(held["annotations"]), minutes, steps,
                       str(model_path), s.max_single, tuple(s.tta), s.scale,
-                      None if s.mine_from is None else str(s.mine_from))
+                      None if s.mine_from is None else str(s.mine_from),
+                      None if s.reuse is not None or ckpt is None else str(ckpt))
+    save_fold(fold_dir, facts.to_dict(), dets)
     log(f"fold {fold}: {len(dets)} detections on held-out photos")
     return facts, dets
 
@@ -324,6 +352,12 @@ def _headline(run: EvaluationRun, gt: Mapping[str, Any],
 
 def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     """Run every fold, then evaluate the pooled out-of-fold detections (see module doc)."""
+    record = run_record({**asdict(s), "nested": s.nested and format_nested(s.nested)})
+    if s.resume and s.reuse is not None:
+        raise ValueError("--resume continues a run that trains; a --reuse run has nothing to "
+                         "resume (run it again)")
+    if s.resume:
+        s = replace(s, config=check_same_run(s.out, record, s.config, log))
     s = checked_settings(s)
     coco = merge_present(s.sample, s.splits)
     folds = assign_folds(coco, s.folds, s.seed)
@@ -334,10 +368,13 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
         raise ValueError("mine_from trains new models; it cannot go with reuse")
     source = s.reuse or s.mine_from  # same folds, a model for each
     earlier = None if source is None else reused_models(source, by_name, chosen)
+    if s.resume:
+        check_same_folds(s.out, by_name)
     if s.reuse is None:  # every fold trains with this text, even if the file changes
         s = snapshot_config(s)
     write_json_atomic(s.out / "train_val.json", coco, force=True)
     write_json_atomic(s.out / "folds.json", by_name, force=True, indent=1)
+    write_run_record(s.out, record)
     runs = _run_folds(s, coco, folds, chosen, earlier, log)
     facts = tuple(f for f, _ in runs)
     dets = [d for _, fold_dets in runs for d in fold_dets]
@@ -346,54 +383,15 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     run = evaluate_and_write(gt, dets, s.out / "eval", group_by="colour", part_level=True,
                              target_recall=DEFAULT_TARGET_RECALL, bootstrap=s.bootstrap,
                              force=True)
-    stats = _box_stats(run, gt, dets)
+    stats = operator_box_stats(run, gt, dets)
     write_json_atomic(s.out / "eval" / "box_stats.json", [b.to_dict() for b in stats],
                       force=True, indent=1)
     res = CrossValResult(s.out, facts, _headline(run, gt, facts), run, stats,
-                         _fold_picks(run, folds))
+                         fold_wise_picks(run, folds))
     write_json_atomic(s.out / "crossval.json", res.to_dict(), force=True, indent=2)
-    _stamp_threshold(s, run, facts, log)
+    if s.only_folds is None and s.reuse is None:  # into models this run trained on all folds
+        prediction = (f"prediction max_single {s.max_single}, tta {','.join(s.tta) or 'none'}, "
+                      f"scale {s.scale}, nested {format_nested(s.nested or KEEP)}, red polarity "
+                      f"{'model spec' if s.red_polarity is None else s.red_polarity}")
+        stamp_fold_models(run, [f.model for f in facts], prediction, f"crossval {s.out}", log)
     return res
-
-
-def _all_parts_pick(run: EvaluationRun) -> TargetPick | None:
-    """The evaluation's target-recall pick for all parts, if it has one."""
-    part = run.result.part_level
-    return part.groups["all"].target if part is not None and "all" in part.groups else None
-
-
-def _box_stats(run: EvaluationRun, gt: Mapping[str, Any],
-               dets: Sequence[Detection]) -> tuple[BoxStats, ...]:
-    """What the operator would see: at 0.5 and at the threshold picked for all parts."""
-    thresholds = [DEFAULT_THRESHOLD]
-    pick = _all_parts_pick(run)
-    if pick is not None and pick.threshold is not None and pick.threshold != DEFAULT_THRESHOLD:
-        thresholds.append(pick.threshold)
-    return tuple(box_stats(gt, dets, t) for t in thresholds)
-
-
-def _fold_picks(run: EvaluationRun, folds: Mapping[int, int]) -> tuple[FoldPick, ...]:
-    """The verdict counts at thresholds picked on the other folds: one for all parts, and one
-    per colour (:mod:`scratchdet.evaluation.fold_pick`); none with fewer than two folds."""
-    part = run.result.part_level
-    if part is None or len({folds[p.image_id] for p in part.photos}) < 2:
-        return ()
-    return tuple(fold_pick(part.photos, folds, DEFAULT_TARGET_RECALL, per_group=g)
-                 for g in (False, True))
-
-
-def _stamp_threshold(s: CrossValSettings, run: EvaluationRun, facts: Sequence[FoldFacts],
-                     log: Log) -> None:
-    """Store the threshold picked on all out-of-fold photos in each fold's ``model.pt``,
-    with how it was picked (target recall, photos, prediction settings)."""
-    pick = _all_parts_pick(run)
-    if pick is None or pick.threshold is None or s.only_folds is not None or s.reuse is not None:
-        return  # a pick on all folds, into models this run trained (not a reused run's)
-    photos = sum(f.heldout_photos for f in facts)
-    how = (f"crossval {s.out}: {pick.message}; picked on {photos} out-of-fold photos; "
-           f"prediction max_single {s.max_single}, tta {','.join(s.tta) or 'none'}, "
-           f"scale {s.scale}, nested {format_nested(s.nested or KEEP)}, red polarity "
-           f"{'model spec' if s.red_polarity is None else s.red_polarity}")
-    for f in facts:
-        stamp_threshold(f.model, pick.threshold, how)
-    log(f"fold models carry threshold {pick.threshold:.4g} ({how})")
