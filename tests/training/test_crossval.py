@@ -323,3 +323,11 @@ def test_crossval_resumes_an_interrupted_run(tiny_sample: Path, tmp_path: Path,
     assert again.output.count("finished earlier, kept") == 3 and "training on" not in again.output
     assert f"{edited} has changed since the run started" in again.output
     assert json.loads((out / "crossval.json").read_text())["folds"] == facts
+    # cut after its training ended (no fold.json): the last checkpoint is already at the end,
+    # so the fold trains no step, exports the same weights and predicts the same boxes
+    (out / "fold2" / "fold.json").unlink()
+    steps.clear()
+    late = CliRunner().invoke(app, [*args, "--resume"])
+    assert late.exit_code == 0, late.output
+    assert "fold 2: resuming its training from" in late.output and steps == []
+    assert json.loads((out / "oof.bbox.json").read_text()) == oof

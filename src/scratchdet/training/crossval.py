@@ -251,7 +251,7 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
                       len(held["images"]), len(held["annotations"]), minutes, steps,
                       str(model_path), s.max_single, tuple(s.tta), s.scale,
                       None if s.mine_from is None else str(s.mine_from),
-                      None if s.reuse is not None or ckpt is None else str(ckpt))
+                      None if ckpt is None else str(ckpt))
     save_fold(fold_dir, facts.to_dict(), dets)
     log(f"fold {fold}: {len(dets)} detections on held-out photos")
     return facts, dets
