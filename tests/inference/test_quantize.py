@@ -12,7 +12,6 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
-from torchvision.ops import box_iou
 from typer.testing import CliRunner
 
 from scratchdet.artifact import read_onnx_spec
@@ -120,14 +119,13 @@ def test_calibration_crops_lie_in_the_part_region(photos: list[Path]) -> None:
     np.testing.assert_array_equal(whole, pixels[y0:y1, x0:x1].transpose(2, 0, 1) / np.float32(255))
 
 
-def _partnered(fp32: OnnxDetector, int8: OnnxDetector, image: np.ndarray) -> float:
-    """The share of the float model's 20 best boxes that the int8 one also finds: IoU >= 0.5,
-    score within 0.05 (untrained heads: many near-tied scores, so not by rank)."""
-    (f,), (q,) = fp32([image]), int8([image])
-    top = np.argsort(-f.scores)[:20]
-    iou = box_iou(torch.from_numpy(f.boxes[top]), torch.from_numpy(q.boxes)).numpy()
-    close = np.abs(f.scores[top][:, None] - q.scores[None, :]) <= 0.05
-    return float(((iou >= 0.5) & close).any(1).mean())
+def _rpn_logits(path: Path, x: np.ndarray) -> np.ndarray:
+    """The RPN objectness logits of the finest level (downstream of every quantised layer)."""
+    name = "/model/rpn/head/cls_logits/Conv_output_0"
+    model = onnx.load(str(path))
+    model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run([name], {"image": x})[0]
 
 
 def test_export_int8_runs_like_any_onnx_and_stays_close(
@@ -153,9 +151,15 @@ def test_export_int8_runs_like_any_onnx_and_stays_close(
     assert late.input[0] in quantized_inputs and late.input[1] in quantized_inputs
     with Image.open(photos[1]) as im:
         image = np.asarray(im.convert("RGB"))[150:750, 200:1000]  # 600x800, any size runs
-    a, b = OnnxDetector(fp32, threads=2), OnnxDetector(int8, threads=2)
-    shares = [_partnered(a, b, crop) for crop in (image, image[:333, :517])]
-    assert min(shares) >= 0.7  # 0.85 and 0.80 with ORT 1.32 (fp32 vs fp32: 1.0)
+    (found,) = OnnxDetector(int8, threads=2)([image])  # runs like any exported model
+    assert found.boxes.shape == (len(found.scores), 4) and len(found.scores) > 0
+    # close to the float graph where the quantised layers end: the untrained model's RPN
+    # logits differ by 0.17 (relative L2; correlation 0.984) on an AVX2 CPU without VNNI,
+    # where ONNX Runtime's u8 x s8 kernels saturate; a wrong scale or zero point gives ~1
+    x = (image.transpose(2, 0, 1) / np.float32(255)).astype(np.float32)
+    ref, got = _rpn_logits(fp32, x), _rpn_logits(int8, x)
+    assert np.linalg.norm(got - ref) / np.linalg.norm(ref) <= 0.3
+    assert np.corrcoef(ref.ravel(), got.ravel())[0, 1] >= 0.97
 
 
 def test_export_int8_needs_calibration_photos(untrained_model: Path, tmp_path: Path) -> None:
