@@ -18,7 +18,12 @@ from scratchdet.artifact import read_onnx_spec
 from scratchdet.cli import app
 from scratchdet.inference.onnx_graph import fold_pads
 from scratchdet.inference.onnx_runtime import OnnxDetector
-from scratchdet.inference.quantize import KEEP_FLOAT, calibration_inputs, quantized_nodes
+from scratchdet.inference.quantize import (
+    KEEP_FLOAT,
+    calibration_inputs,
+    cpu_has_vnni,
+    quantized_nodes,
+)
 from scratchdet.models.backbones import EvenSamePadConv2d, static_same_padding
 
 
@@ -170,3 +175,32 @@ def test_export_int8_needs_calibration_photos(untrained_model: Path, tmp_path: P
     result = runner.invoke(app, ["export", str(untrained_model), "-o", str(out), "--int8",
                                  "--calibrate", str(tmp_path / "none")])
     assert result.exit_code == 2 and not out.exists()
+
+
+def test_cpu_has_vnni_reads_the_flags(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx avx2 fma\n\n"
+                    "processor\t: 1\nflags\t\t: fpu sse avx avx2 fma\n")
+    assert cpu_has_vnni(info) is False
+    info.write_text("flags\t\t: avx2 avx512f avx512_vnni\n")
+    assert cpu_has_vnni(info) is True
+    info.write_text("flags\t\t: avx2 avx_vnni\n")
+    assert cpu_has_vnni(info) is True
+    info.write_text("processor\t: 0\n")  # no flags line (another platform's format)
+    assert cpu_has_vnni(info) is None
+    assert cpu_has_vnni(tmp_path / "absent") is None
+
+
+@pytest.mark.parametrize("vnni", [False, True])
+def test_export_int8_says_when_this_cpu_gains_nothing(
+    untrained_model: Path, photos: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    vnni: bool,
+) -> None:
+    import scratchdet.inference.quantize as quantize
+
+    monkeypatch.setattr(quantize, "cpu_has_vnni", lambda: vnni)
+    out = tmp_path / "int8.onnx"
+    result = CliRunner().invoke(app, ["export", str(untrained_model), "-o", str(out), "--int8",
+                                      "--calibrate", str(photos[0].parent)])
+    assert result.exit_code == 0, result.output
+    assert ("this CPU has no VNNI" in result.output) is not vnni and out.is_file()

@@ -66,13 +66,17 @@ def _calibration_photos(int8: bool, calibrate: list[str] | None) -> list[Path]:
 
 def _int8(path: Path, photos: list[Path]) -> str:
     """Quantise the float export at ``path`` in place; what was done, in words."""
-    from scratchdet.inference.quantize import quantize_onnx
+    from scratchdet.inference.quantize import cpu_has_vnni, quantize_onnx
 
     try:
         facts = quantize_onnx(path, path, photos)
     except Exception:
         path.unlink(missing_ok=True)  # no float file left under the name asked for int8
         raise
+    if cpu_has_vnni() is False:
+        typer.echo("note: this CPU has no VNNI (avx512_vnni, avx_vnni): the int8 model runs "
+                   "no faster than float here; it pays off on a station CPU with VNNI "
+                   "(docs/speed.md)")
     return (f"int8: {facts['nodes']} nodes, calibrated on {facts['calibration']['crops']} "
             f"crops of {len(photos)} photos")
 
