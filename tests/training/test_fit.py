@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,11 @@ def test_two_steps_write_checkpoints_and_resume_continues(synthetic: Path, tmp_p
     assert "val/AP50" in csv.read_text()
     assert (first.run_dir / "config.yaml").is_file()
 
-    resumed = fit(tiny_config(tmp_path, synthetic, run_name=None, epochs=2,
-                              resume=first.last_checkpoint))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = fit(tiny_config(tmp_path, synthetic, run_name=None, epochs=2,
+                                  resume=first.last_checkpoint))
+    assert not [w for w in caught if "exists and is not empty" in str(w.message)]
     assert resumed.global_step == 4 and resumed.run_dir == first.run_dir
     assert (resumed.run_dir / "checkpoints" / "epoch001.ckpt").is_file()
     assert torch.load(resumed.last_checkpoint, weights_only=True)["epoch"] == 1

@@ -198,7 +198,11 @@ def fit(cfg: TrainConfig) -> FitResult:
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", dump_config(cfg), force=True)
-    trainer.fit(module, datamodule=data, ckpt_path=cfg.resume)
+    with warnings.catch_warnings():
+        if cfg.resume is not None:  # the run's own checkpoints are there: that is the point
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is "
+                                    "not empty")
+        trainer.fit(module, datamodule=data, ckpt_path=cfg.resume)
     return _finish(trainer, callbacks, run_dir)
 
 
