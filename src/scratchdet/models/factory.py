@@ -26,7 +26,6 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.fcos import FCOSHead
 from torchvision.models.detection.roi_heads import RoIHeads
-from torchvision.ops import MultiScaleRoIAlign
 
 from scratchdet.models import backbones
 from scratchdet.models.cascade import (
@@ -44,6 +43,7 @@ from scratchdet.models.detector import (
     assemble,
     make_rpn,
 )
+from scratchdet.models.roi_align import FastMultiScaleRoIAlign
 
 __all__ = ["DEFAULT_CPU_MODEL", "PRESETS", "build_model", "load_pretrained"]
 
@@ -97,7 +97,7 @@ def lite0_fpn_fast(
         fpn_channels, ((24, 40), (64, 96), (144, 224)), (0.33, 1.0, 3.0),
         pre_nms_train=1000, post_nms_train=600, pre_nms_test=500, post_nms_test=rpn_post_nms_test,
     )
-    pool = MultiScaleRoIAlign(["0", "1", "2"], 7, 2)
+    pool = FastMultiScaleRoIAlign(["0", "1", "2"], 7, 2)
     post = {"score_thresh": score_thresh, "nms_thresh": nms_thresh,
             "detections_per_img": detections_per_img}
     roi_heads: nn.Module
@@ -170,7 +170,7 @@ def faster_rcnn_r50_fpn(
     rpn = make_rpn(256, ((32,), (64,), (128,), (256,), (512,)), (0.5, 1.0, 2.0),
                    pre_nms_train=2000, post_nms_train=2000, pre_nms_test=1000, post_nms_test=1000)
     roi_heads = RoIHeads(
-        MultiScaleRoIAlign(["0", "1", "2", "3"], 7, 2),
+        FastMultiScaleRoIAlign(["0", "1", "2", "3"], 7, 2),
         TwoMLPHead(256 * 49, 1024),
         FastRCNNPredictor(1024, num_classes + 1),
         fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=512, positive_fraction=0.25,
@@ -206,7 +206,7 @@ def cascade_rcnn_x101_32x4d_fpn(
                    pre_nms_train=2000, post_nms_train=2000, pre_nms_test=1000, post_nms_test=1000)
     stages = len(SEED_IOU_THRESHOLDS)
     roi_heads = CascadeRoIHeads(
-        MultiScaleRoIAlign(["0", "1", "2", "3"], 7, 2),
+        FastMultiScaleRoIAlign(["0", "1", "2", "3"], 7, 2),
         [TwoMLPHead(256 * 49, 1024) for _ in range(stages)],
         [CascadePredictor(1024, num_classes + 1) for _ in range(stages)],
         SEED_IOU_THRESHOLDS, SEED_BOX_CODER_STDS, SEED_STAGE_LOSS_WEIGHTS,
