@@ -231,6 +231,7 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
                                      "--out", str(tmp_path / "cv3"), "--folds", "2",
                                      "--reuse", str(out)])
     assert other.exit_code == 2 and "folds differ" in other.output
+    assert "is in fold" in other.output and "there and in fold" in other.output
 
 
 def test_nested_rule_defaults_to_the_config(tmp_path: Path) -> None:
@@ -331,3 +332,20 @@ def test_crossval_resumes_an_interrupted_run(tiny_sample: Path, tmp_path: Path,
     assert late.exit_code == 0, late.output
     assert "fold 2: resuming its training from" in late.output and steps == []
     assert json.loads((out / "oof.bbox.json").read_text()) == oof
+
+
+def test_resume_refuses_other_folds_naming_the_photo(tmp_path: Path) -> None:
+    from scratchdet.config import ConfigError
+    from scratchdet.training.crossval_resume import check_same_folds, fold_difference
+
+    run = {"a.jpg": 0, "b.jpg": 1, "c.jpg": 2}
+    (tmp_path / "folds.json").write_text(json.dumps(run))
+    assert fold_difference(run, dict(run)) is None
+    check_same_folds(tmp_path, dict(run))  # the same folds: no error
+    with pytest.raises(ConfigError, match=r"photo b\.jpg is in fold 1 there and in fold 2 now"):
+        check_same_folds(tmp_path, {**run, "b.jpg": 2})
+    with pytest.raises(ConfigError, match=r"photo d\.jpg is in fold None there and in fold 0"):
+        check_same_folds(tmp_path, {**run, "d.jpg": 0})
+    (tmp_path / "folds.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"folds\.json: not readable"):
+        check_same_folds(tmp_path, run)

@@ -59,6 +59,7 @@ from scratchdet.training.crossval_resume import (
     check_same_folds,
     check_same_run,
     finished_fold,
+    fold_difference,
     forget_fold,
     resume_checkpoint,
     run_record,
@@ -297,9 +298,10 @@ def reused_models(folder: Path, folds_by_name: Mapping[str, int],
     wanted fold has no model there.
     """
     earlier = json.loads((folder / "folds.json").read_text(encoding="utf-8"))
-    if earlier != dict(folds_by_name):
-        raise ValueError(f"{folder}/folds.json: its folds differ from these (same photos, "
-                         "--folds and --seed expected to reuse its models)")
+    difference = fold_difference(earlier, folds_by_name)
+    if difference is not None:
+        raise ValueError(f"{folder}/folds.json: its folds differ from these ({difference}; "
+                         "same photos, --folds and --seed expected to reuse its models)")
     facts = {f["fold"]: FoldFacts.from_dict(f) for f in
              json.loads((folder / "crossval.json").read_text(encoding="utf-8"))["folds"]}
     for fold in wanted:

@@ -126,6 +126,17 @@ def resume_checkpoint(fold_dir: Path) -> Path | None:
     return None
 
 
+def fold_difference(earlier: Mapping[str, int], now: Mapping[str, int]) -> str | None:
+    """The first photo (by name) whose fold differs between two ``folds.json`` mappings, as
+    "photo NAME is in fold A there and in fold B now" (``None`` for a missing photo); ``None``
+    when they agree."""
+    for name in sorted(set(earlier) | set(now)):
+        if earlier.get(name) != now.get(name):
+            return (f"photo {name} is in fold {earlier.get(name)} there and in fold "
+                    f"{now.get(name)} now")
+    return None
+
+
 def check_same_folds(out: Path, folds_by_name: Mapping[str, int]) -> None:
     """Refuse to resume when the photos' folds differ from the run's ``folds.json``.
 
@@ -136,9 +147,8 @@ def check_same_folds(out: Path, folds_by_name: Mapping[str, int]) -> None:
         earlier = json.loads((out / "folds.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ConfigError(f"--resume: {out / 'folds.json'}: not readable ({err})") from None
-    for name in sorted(set(earlier) | set(folds_by_name)):
-        if earlier.get(name) != folds_by_name.get(name):
-            raise ConfigError(
-                f"--resume: {out / 'folds.json'}: photo {name} is in fold {earlier.get(name)} "
-                f"there and in fold {folds_by_name.get(name)} now (other photos in the "
-                "sample?); resume with the run's photos, or start a new --out")
+    difference = fold_difference(earlier, folds_by_name)
+    if difference is not None:
+        raise ConfigError(
+            f"--resume: {out / 'folds.json'}: {difference} (other photos in the "
+            "sample?); resume with the run's photos, or start a new --out")
