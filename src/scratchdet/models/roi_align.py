@@ -102,15 +102,20 @@ class _RoIAlign(torch.autograd.Function):
         return grad, None, None, None, None, None
 
 
+def fast_backward_applies(features: Tensor, sampling_ratio: int) -> bool:
+    """Whether the fast backward is used: CPU, ``sampling_ratio > 0``, ``features`` needing a
+    gradient, not tracing or scripting (prediction and export run torchvision's op)."""
+    return (features.device.type == "cpu" and sampling_ratio > 0 and torch.is_grad_enabled()
+            and features.requires_grad and not torchvision._is_tracing()
+            and not torch.jit.is_scripting())
+
+
 def roi_align(features: Tensor, rois: Tensor, output_size: tuple[int, int],
               spatial_scale: float = 1.0, sampling_ratio: int = -1,
               aligned: bool = False) -> Tensor:
     """``torchvision.ops.roi_align`` (``rois`` as ``[R, 5]``), with the fast backward where it
     applies: CPU, ``sampling_ratio > 0``, ``features`` needing a gradient, not tracing."""
-    fast = (features.device.type == "cpu" and sampling_ratio > 0 and torch.is_grad_enabled()
-            and features.requires_grad and not torchvision._is_tracing()
-            and not torch.jit.is_scripting())
-    if not fast:
+    if not fast_backward_applies(features, sampling_ratio):
         return tv_roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned)
     out: Tensor = _RoIAlign.apply(features, rois, output_size, spatial_scale, sampling_ratio,
                                   aligned)
@@ -135,10 +140,7 @@ class FastMultiScaleRoIAlign(MultiScaleRoIAlign):
     def forward(self, x: dict[str, Tensor], boxes: list[Tensor],
                 image_shapes: list[tuple[int, int]]) -> Tensor:
         features = [x[name] for name in self.featmap_names]
-        train_fast = (torch.is_grad_enabled() and features[0].device.type == "cpu"
-                      and self.sampling_ratio > 0 and features[0].requires_grad
-                      and not torchvision._is_tracing())
-        if not train_fast:
+        if not fast_backward_applies(features[0], self.sampling_ratio):
             return super().forward(x, boxes, image_shapes)
         if self.scales is None or self.map_levels is None:
             image_size = (max(s[0] for s in image_shapes), max(s[1] for s in image_shapes))
