@@ -281,8 +281,9 @@ def test_crossval_resumes_an_interrupted_run(tiny_sample: Path, tmp_path: Path,
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(cv, "fit", power_cut)
-    cut = CliRunner().invoke(app, args)
+    cut = CliRunner().invoke(app, [*args, "--resume"])  # nothing in out yet: the run starts
     assert isinstance(cut.exception, RuntimeError) and not (out / "crossval.json").exists()
+    assert "holds nothing yet; starting the run there" in cut.output
     fold0 = json.loads((out / "fold0" / "fold.json").read_text())
     assert fold0["facts"]["steps"] == 2 and not (out / "fold1" / "fold.json").exists()
     last = out / "fold1" / "runs" / "model" / "checkpoints" / "last.ckpt"
@@ -293,8 +294,12 @@ def test_crossval_resumes_an_interrupted_run(tiny_sample: Path, tmp_path: Path,
     assert other.exit_code == 2 and "was run with overrides=" in other.output
     seed = CliRunner().invoke(app, [*args, "--resume", "--seed", "5"])
     assert seed.exit_code == 2 and "seed=0 (this command: 5)" in seed.output
-    empty = CliRunner().invoke(app, [*args[:5], str(tmp_path / "none"), *args[6:], "--resume"])
-    assert empty.exit_code == 2 and "holds no crossval run to continue" in empty.output
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("not a crossval run")
+    other_run = CliRunner().invoke(app, [*args[:5], str(stray), *args[6:], "--resume"])
+    assert other_run.exit_code == 2 and "holds no crossval run to continue" in other_run.output
+    assert (stray / "notes.txt").read_text() == "not a crossval run"
     # fold 0 kept as it was, fold 1 goes on from its checkpoint (step 1 -> 2), fold 2 trains:
     # 1 + 2 training steps in this session (4 if fold 1 started again)
     from scratchdet.training.module import DetectionModule
@@ -349,3 +354,19 @@ def test_resume_refuses_other_folds_naming_the_photo(tmp_path: Path) -> None:
     (tmp_path / "folds.json").write_text("{not json")
     with pytest.raises(ConfigError, match=r"folds\.json: not readable"):
         check_same_folds(tmp_path, run)
+
+
+def test_resume_starts_in_a_missing_or_empty_folder_only(tmp_path: Path) -> None:
+    from scratchdet.config import ConfigError
+    from scratchdet.training.crossval_resume import check_same_run
+
+    said: list[str] = []
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert check_same_run(tmp_path / "missing", {"seed": 0}, CONFIG, said.append) is None
+    assert check_same_run(empty, {"seed": 0}, CONFIG, said.append) is None
+    assert len(said) == 2 and all("holds nothing yet" in s for s in said)
+    (empty / "fold0").mkdir()  # something there but no run.json: refused, left as it is
+    with pytest.raises(ConfigError, match="holds no crossval run to continue"):
+        check_same_run(empty, {"seed": 0}, CONFIG, said.append)
+    assert (empty / "fold0").is_dir()

@@ -50,7 +50,8 @@ def crossval(
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run in --out: finished folds are "
         "kept, a fold cut short goes on from its last checkpoint, with the run's own copy of "
-        "the config; the other settings must be the run's (checked)."),
+        "the config; the other settings must be the run's (checked). A missing or empty "
+        "--out: the run starts there."),
     jobs: int = typer.Option(
         1, "--jobs", min=1, help="Folds run at once, one process each (for a GPU machine or "
         "many cores; training on 2 cores is fastest with 1)."),

@@ -359,7 +359,8 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
         raise ValueError("--resume continues a run that trains; a --reuse run has nothing to "
                          "resume (run it again)")
     if s.resume:
-        s = replace(s, config=check_same_run(s.out, record, s.config, log))
+        snapshot = check_same_run(s.out, record, s.config, log)
+        s = replace(s, resume=False) if snapshot is None else replace(s, config=snapshot)
     s = checked_settings(s)
     coco = merge_present(s.sample, s.splits)
     folds = assign_folds(coco, s.folds, s.seed)

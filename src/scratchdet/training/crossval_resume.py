@@ -7,7 +7,9 @@ out-of-fold detections). ``--resume`` checks that the new command asks for the s
 the finished folds, restarts a fold that was cut short from its newest readable training
 checkpoint (``fold<i>/runs/model/checkpoints``: ``last.ckpt``, else the newest epoch file),
 and trains the others from scratch. Every fold trains with the run's own copy of the config
-(``config.yaml``, written when the run started), whatever the file says now.
+(``config.yaml``, written when the run started), whatever the file says now. Into a missing
+or empty folder ``--resume`` starts the run (the same command starts and continues it); a
+folder that holds other files but no ``run.json`` is refused, so nothing there is overwritten.
 
 The resumed fold continues Lightning's training state (epoch, step, optimizer, schedule);
 its data order after the checkpoint differs from an uninterrupted run's, like any rerun on
@@ -53,15 +55,19 @@ def write_run_record(out: Path, record: Mapping[str, Any]) -> None:
 
 
 def check_same_run(out: Path, record: Mapping[str, Any], config: Path,
-                   log: Callable[[str], None]) -> Path:
+                   log: Callable[[str], None]) -> Path | None:
     """The config a resumed run trains with (``<out>/config.yaml``), after checking that
-    ``record`` asks for the run in ``out``.
+    ``record`` asks for the run in ``out``; None when ``out`` is missing or empty (nothing to
+    resume yet: the run starts there, so one command both starts and continues a run).
 
     Raises:
-        ConfigError: ``out`` holds no run to resume, or the run was started with other
-            settings (each difference named, with the value the run used).
+        ConfigError: ``out`` holds files but no run to resume, or the run was started with
+            other settings (each difference named, with the value the run used).
     """
     stored = out / RUN_FILE
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        log(f"--resume: {out} holds nothing yet; starting the run there")
+        return None
     if not stored.is_file():
         raise ConfigError(f"--resume: {out} holds no crossval run to continue (no {RUN_FILE}; "
                           "runs started before --resume existed cannot be resumed)")
