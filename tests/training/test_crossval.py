@@ -337,6 +337,14 @@ def test_crossval_resumes_an_interrupted_run(tiny_sample: Path, tmp_path: Path,
     assert late.exit_code == 0, late.output
     assert "fold 2: resuming its training from" in late.output and steps == []
     assert json.loads((out / "oof.bbox.json").read_text()) == oof
+    # fold 0 finished on another machine (only its fold.json came along, as docs/runs keeps
+    # it): the run completes, stamps the models it has and names the one it cannot
+    Path(facts[0]["model"]).unlink()
+    moved = CliRunner().invoke(app, [*args, "--resume"])
+    assert moved.exit_code == 0, moved.output
+    assert f"not stamped, model file absent (a fold finished elsewhere?): {facts[0]['model']}" \
+        in moved.output
+    assert json.loads((out / "oof.bbox.json").read_text()) == oof
 
 
 def test_resume_refuses_other_folds_naming_the_photo(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ verdicts at thresholds picked on the other folds, and the threshold stored in th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from scratchdet.artifact import stamp_threshold
@@ -51,6 +52,11 @@ def stamp_fold_models(run: EvaluationRun, models: Sequence[str], prediction: str
         return
     photos = len(run.result.part_level.photos) if run.result.part_level else 0
     how = f"{where}: {pick.message}; picked on {photos} out-of-fold photos; {prediction}"
-    for model in models:
+    present = [m for m in models if Path(m).is_file()]
+    for model in present:
         stamp_threshold(model, pick.threshold, how)
-    log(f"fold models carry threshold {pick.threshold:.4g} ({how})")
+    missing = [m for m in models if m not in present]
+    if missing:  # folds finished on another machine: only their fold.json came along
+        log(f"not stamped, model file absent (a fold finished elsewhere?): {', '.join(missing)}")
+    if present:
+        log(f"{len(present)} fold model(s) carry threshold {pick.threshold:.4g} ({how})")
