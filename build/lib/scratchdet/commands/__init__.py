@@ -1,0 +1,1 @@
+"""Thin Typer command modules; each exposes ``register(app: typer.Typer) -> None``."""

@@ -1,0 +1,1 @@
+"""Pure geometry and part localisation: tile grids, box mapping and merging, the part region."""

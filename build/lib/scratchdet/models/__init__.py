@@ -1,0 +1,1 @@
+"""Detectors as plain ``nn.Module``s (torch/torchvision only; never Lightning)."""
