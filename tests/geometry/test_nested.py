@@ -26,6 +26,11 @@ LABELS = np.array([1, 1, 1, 1, 2])
 def test_intersection_over_smaller_table() -> None:
     m = intersection_over_smaller(BOXES[:3])
     np.testing.assert_allclose(m, [[1, 1, 0.5], [1, 1, 0], [0.5, 0, 1]])
+    # against other boxes: [N, M]; the same table as the square one where they coincide
+    pairs = intersection_over_smaller(BOXES[:3], BOXES[3:])
+    np.testing.assert_allclose(pairs, [[0, 1], [0, 0.5], [0, 0]])
+    np.testing.assert_allclose(intersection_over_smaller(BOXES[:3], BOXES[:3]), m)
+    assert intersection_over_smaller(BOXES[:2], np.zeros((0, 4))).shape == (2, 0)
 
 
 def test_keep_sorts_only() -> None:

@@ -7,7 +7,11 @@ COCO AP ranks every box; the station shows only the boxes scoring at least its t
   (``matched_per_gt``: 1 is one box per scratch; 0 a miss; 3 a stack of fragments);
 - for each clean photo (no ground-truth box), its detections (``false_per_clean``);
 - on scratched photos, the detections that overlap no ground-truth box at ``iou``
-  (``unmatched_on_scratched``: fragments, mis-sized boxes and look-alikes).
+  (``unmatched_on_scratched``: fragments, mis-sized boxes and look-alikes);
+- the scratched photos a station would fail at ``threshold`` (any box), and how many of them
+  it fails *for a labelled scratch*: a box lying on one (at least half of the smaller of the
+  two boxes inside the other, :data:`ON_SCRATCH`). A part failed only for boxes elsewhere is
+  caught by a look-alike, not because its scratch was seen (``caught_elsewhere``).
 
 Pure numpy; photos are those of the ground truth, detections of other photos are ignored.
 """
@@ -20,7 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from scratchdet.geometry.nested import intersection_over_smaller
 from scratchdet.geometry.tiling import box_iou
+
+#: A box lies on a scratch when this share of the smaller of the two lies inside the other
+#: (a fragment inside a long scratch's box, or a large box around a short scratch).
+ON_SCRATCH = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,13 @@ class BoxStats:
     matched_per_gt: tuple[int, ...]
     false_per_clean: tuple[int, ...]
     unmatched_on_scratched: int
+    scratched_photos: int = 0
+    scratched_caught: int = 0  # scratched photos with a box at the threshold
+    caught_on_scratch: int = 0  # ... with one of those boxes on a labelled scratch
+
+    @property
+    def caught_elsewhere(self) -> int:
+        return self.scratched_caught - self.caught_on_scratch
 
     @property
     def median_matched(self) -> float:
@@ -56,7 +72,9 @@ class BoxStats:
                 f"{self.median_matched:g} (max {self.max_matched}), {self.missed}/{n_gt} "
                 f"missed; {self.unmatched_on_scratched} unmatched boxes on scratched photos; "
                 f"false boxes per clean photo {self.mean_false_per_clean:.2f} "
-                f"({sum(self.false_per_clean)} on {n_clean})")
+                f"({sum(self.false_per_clean)} on {n_clean}); scratched photos with a box "
+                f"{self.scratched_caught}/{self.scratched_photos}, {self.caught_elsewhere} of "
+                "them with none on a labelled scratch")
 
     def to_dict(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "iou": self.iou,
@@ -64,7 +82,10 @@ class BoxStats:
                 "missed": self.missed, "ground_truth": len(self.matched_per_gt),
                 "unmatched_on_scratched": self.unmatched_on_scratched,
                 "false_per_clean_photo": self.mean_false_per_clean,
-                "clean_photos": len(self.false_per_clean)}
+                "clean_photos": len(self.false_per_clean),
+                "scratched_photos": self.scratched_photos,
+                "scratched_caught": self.scratched_caught,
+                "caught_on_scratch": self.caught_on_scratch}
 
 
 def _xyxy(boxes: Sequence[Sequence[float]]) -> np.ndarray:
@@ -84,7 +105,7 @@ def box_stats(gt: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
             det_by_image.setdefault(int(d["image_id"]), []).append(d["bbox"])
     matched: list[int] = []
     false_clean: list[int] = []
-    unmatched = 0
+    unmatched = caught = on_scratch = 0
     for image_id, gts in gt_by_image.items():
         dets = det_by_image.get(image_id, [])
         if not gts:
@@ -96,4 +117,9 @@ def box_stats(gt: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
         hit = box_iou(_xyxy(gts), _xyxy(dets)) >= iou
         matched += [int(n) for n in hit.sum(1)]
         unmatched += int((~hit.any(0)).sum())
-    return BoxStats(float(threshold), float(iou), tuple(matched), tuple(false_clean), unmatched)
+        caught += 1
+        on_scratch += bool((intersection_over_smaller(_xyxy(gts), _xyxy(dets))
+                            >= ON_SCRATCH).any())
+    scratched = sum(bool(g) for g in gt_by_image.values())
+    return BoxStats(float(threshold), float(iou), tuple(matched), tuple(false_clean), unmatched,
+                    scratched, caught, on_scratch)

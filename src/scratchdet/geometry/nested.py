@@ -38,14 +38,17 @@ NestedRule = tuple[str, float, float]
 KEEP: NestedRule = ("keep", 0.5, 0.5)
 
 
-def intersection_over_smaller(boxes: np.ndarray) -> np.ndarray:
-    """``float[N, N]``: intersection of boxes i and j over the smaller of the two areas."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(b[:, None, :2], b[None, :, :2])
-    rb = np.minimum(b[:, None, 2:], b[None, :, 2:])
+def intersection_over_smaller(boxes: np.ndarray, others: np.ndarray | None = None) -> np.ndarray:
+    """``float[N, M]``: intersection of xyxy boxes i (of ``boxes``) and j (of ``others``,
+    default ``boxes``: ``[N, N]``) over the smaller of the two areas."""
+    a = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    b = a if others is None else np.asarray(others, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    return inter / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
 
 
 def _groups(nested: np.ndarray) -> np.ndarray:
