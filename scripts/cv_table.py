@@ -5,9 +5,10 @@
 Reads each run as ``nested_sweep.load_run`` does (a run made with ``--nested keep``: the
 boxes as merged), applies each rule (``nested_sweep.apply``) and prints:
 AP50 all / white / red | AP | part AUROC (red) | the in-sample 0.95-recall pick (caught,
-clean rejected) | the fewest clean parts rejected with all but one scratched part caught |
-fold-wise picks, one threshold / one per colour | at 0.5: boxes per scratch (median/max),
-missed, unmatched boxes on scratched photos, false boxes per clean photo.
+clean rejected; "N elsewhere": caught only by boxes on no labelled scratch) | the fewest
+clean parts rejected with all but one scratched part caught | fold-wise picks, one threshold
+/ one per colour | at 0.5: boxes per scratch (median/max), missed, unmatched boxes on
+scratched photos, false boxes per clean photo.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def row(run: Path, rule: str, recall: float = 0.95) -> str:
     n_scr, n_clean = groups["all"].scratched, groups["all"].clean
     target = groups["all"].target
     pick = target.point if target is not None else None
-    in_sample = f"{pick.caught}/{n_scr}, {pick.rejected}/{n_clean}" if pick else "unreachable"
+    elsewhere = box_stats(gt, dets, pick.threshold).caught_elsewhere if pick else 0
+    in_sample = (f"{pick.caught}/{n_scr}{f' ({elsewhere} elsewhere)' if elsewhere else ''}, "
+                 f"{pick.rejected}/{n_clean}" if pick else "unreachable")
     fewest = min((p.rejected for p in groups["all"].curve if p.caught >= n_scr - 1), default=None)
     fold = [fold_pick(part.photos, folds, recall, g).point for g in (False, True)]
     fold_txt = "; ".join(f"{p.caught}/{n_scr}, {p.rejected}/{n_clean}" for p in fold)

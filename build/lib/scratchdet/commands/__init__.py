@@ -1,1 +1,0 @@
-"""Thin Typer command modules; each exposes ``register(app: typer.Typer) -> None``."""

@@ -1,1 +1,0 @@
-"""Detectors as plain ``nn.Module``s (torch/torchvision only; never Lightning)."""
