@@ -18,9 +18,11 @@ from scratchdet.cli import app
 from scratchdet.commands.val import threshold_origin
 from scratchdet.evaluation import evaluate
 from scratchdet.evaluation.analyze import write_analysis
+from scratchdet.evaluation.box_stats import box_stats
 from scratchdet.evaluation.confidence import part_prf1
 from scratchdet.report.assemble import worst_photo_blocks
 from scratchdet.report.html import Gallery, Report
+from scratchdet.report.summary import verdict_sentence
 from scratchdet.report.training import training_blocks
 from scratchdet.report.validation import val_report
 
@@ -82,15 +84,19 @@ def test_val_writes_everything_and_the_summary_matches_the_evaluator(
     assert result.part_level is not None
     p = result.part_level.at(0.6)
     assert (p.scratched, p.clean) == (2, 1)
+    dets = json.loads((out / "predict" / "results.bbox.json").read_text())
+    elsewhere = box_stats(coco, dets, 0.6).caught_elsewhere
     lines = res.output.splitlines()
-    assert lines[0] == (f"caught {p.caught}/2 scratched parts, rejected {p.rejected}/1 clean "
-                        "parts at threshold 0.6 (from the model (picked in a test))")
+    also = f" ({elsewhere} only by boxes on no labelled scratch)" if elsewhere else ""
+    assert lines[0] == (f"caught {p.caught}/2 scratched parts{also}, rejected {p.rejected}/1 "
+                        "clean parts at threshold 0.6 (from the model (picked in a test))")
     ap50 = {g: result.value("AP", "0.50", group=g) for g in ("all", "white", "red")}
     assert lines[1] == (f"AP50 {ap50['all']:.3f} (white {ap50['white']:.3f}, red "
                         f"{ap50['red']:.3f}), AP {result.value('AP'):.3f}")
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["caught"], summary["rejected"], summary["threshold"]) == (p.caught,
                                                                               p.rejected, 0.6)
+    assert summary["caught_elsewhere"] == elsewhere
 
     html = (out / "report.html").read_text()
     first = _text(_section(html, "summary"))
@@ -146,6 +152,25 @@ def test_val_report_from_synthetic_coco(tmp_path: Path) -> None:
     assert [t.split()[1] for t, _, _ in galleries] == ["red_b.jpg", "white_a.jpg"]
     assert len(galleries[0][2]) == 2  # overlay + one crop: the nested false boxes share it
     assert "No training curves" in _section(html, "training-curves")
+
+
+def test_parts_caught_only_by_boxes_elsewhere_are_said() -> None:
+    # the scratched white_a fails at 0.5 only for a box far from its scratch
+    dets = [{"image_id": 1, "bbox": [400, 300, 30, 30], "score": 0.8, "category_id": 1},
+            {"image_id": 1, "bbox": [10, 10, 50, 50], "score": 0.3, "category_id": 1}]
+    result = evaluate(GT, dets, part_level=True)
+    assert result.part_level is not None
+    point = result.part_level.at(0.5)
+    elsewhere = box_stats(GT, dets, 0.5).caught_elsewhere
+    assert (point.caught, elsewhere) == (1, 1)
+    assert verdict_sentence(point, "set by --threshold", elsewhere) == (
+        "caught 1/1 scratched parts (1 only by boxes on no labelled scratch), rejected 0/1 "
+        "clean parts at threshold 0.5 (set by --threshold)")
+    assert box_stats(GT, dets, 0.2).caught_elsewhere == 0  # the right box counts from 0.3
+    html = val_report(result.to_dict(), None, 0.5, "set by --threshold",
+                      elsewhere=elsewhere).render()
+    assert ("of 1 scratched parts, 1 caught (1 only by boxes on no labelled scratch) and 0 "
+            "missed") in _text(_section(html, "summary"))
 
 
 def test_gallery_lists_each_photo_once(tmp_path: Path) -> None:

@@ -47,11 +47,18 @@ def confusion_table(point: ThresholdPoint) -> Table:
                 f"{point.threshold:.4g})")
 
 
-def verdict_sentence(point: ThresholdPoint, how: str) -> str:
-    """``caught X/Y scratched parts, rejected Z/W clean parts at threshold T (how)``."""
-    return (f"caught {point.caught}/{point.scratched} scratched parts, rejected "
-            f"{point.rejected}/{point.clean} clean parts at threshold {point.threshold:.4g} "
-            f"({how})")
+def elsewhere_words(elsewhere: int) -> str:
+    """`` (N only by boxes on no labelled scratch)``, or nothing for 0."""
+    return f" ({elsewhere} only by boxes on no labelled scratch)" if elsewhere else ""
+
+
+def verdict_sentence(point: ThresholdPoint, how: str, elsewhere: int = 0) -> str:
+    """``caught X/Y scratched parts, rejected Z/W clean parts at threshold T (how)``;
+    ``elsewhere``: how many of the caught parts no box on a labelled scratch failed
+    (:attr:`scratchdet.evaluation.box_stats.BoxStats.caught_elsewhere`)."""
+    return (f"caught {point.caught}/{point.scratched} scratched parts"
+            f"{elsewhere_words(elsewhere)}, rejected {point.rejected}/{point.clean} clean parts "
+            f"at threshold {point.threshold:.4g} ({how})")
 
 
 def ap_sentence(result: EvaluationResult) -> str:
@@ -66,8 +73,10 @@ def ap_sentence(result: EvaluationResult) -> str:
             + f", AP {fmt(result.value('AP'))}")
 
 
-def summary_blocks(metrics: Mapping[str, Any], threshold: float, how: str) -> list[Block]:
-    """The first screen: the verdict in words, the verdict table, the confusion matrix, AP."""
+def summary_blocks(metrics: Mapping[str, Any], threshold: float, how: str,
+                   elsewhere: int = 0) -> list[Block]:
+    """The first screen: the verdict in words, the verdict table, the confusion matrix, AP.
+    ``elsewhere``: caught parts failed only by boxes on no labelled scratch."""
     result = EvaluationResult.from_dict(metrics)
     part = result.part_level
     if part is None:
@@ -76,7 +85,8 @@ def summary_blocks(metrics: Mapping[str, Any], threshold: float, how: str) -> li
     p = part.at(threshold)
     lead = (f"<p style='font-size:1.15em'>At threshold <b>{threshold:.4g}</b> "
             f"({html.escape(how)}): of <b>{p.scratched}</b> scratched parts, "
-            f"<b>{p.caught}</b> caught and <b>{p.scratched - p.caught}</b> missed; of "
+            f"<b>{p.caught}</b> caught{html.escape(elsewhere_words(elsewhere))} and "
+            f"<b>{p.scratched - p.caught}</b> missed; of "
             f"<b>{p.clean}</b> clean parts, <b>{p.clean - p.rejected}</b> passed and "
             f"<b>{p.rejected}</b> rejected (good parts scrapped).</p>")
     blocks: list[Block] = [

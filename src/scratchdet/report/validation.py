@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchdet.evaluation.analyze import AnalysisOutput, write_analysis
+from scratchdet.evaluation.box_stats import box_stats
 from scratchdet.evaluation.confidence import PRF1Point, box_prf1, part_prf1
 from scratchdet.evaluation.image_level import ThresholdPoint
 from scratchdet.evaluation.inputs import GroundTruth, Scope, scope_inputs
@@ -57,10 +58,12 @@ class ValidationRun:
     part_curve: tuple[PRF1Point, ...]
     report: Path
     files: tuple[Path, ...]
+    caught_elsewhere: int = 0  # caught parts failed only by boxes on no labelled scratch
 
     def summary_lines(self, how: str) -> list[str]:
         """The verdict line (``how``: where the threshold came from), then the AP line."""
-        return [verdict_sentence(self.verdict, how), ap_sentence(self.evaluation.result)]
+        return [verdict_sentence(self.verdict, how, self.caught_elsewhere),
+                ap_sentence(self.evaluation.result)]
 
 
 def check_val_writable(out: str | Path, force: bool) -> None:
@@ -117,23 +120,26 @@ def validate_predictions(
     assert part is not None  # asked for above
     box_curve, part_curve = box_prf1(scope.gt, scope.detections), part_prf1(part)
     verdict = part.at(threshold)
+    elsewhere = box_stats(scope.gt.coco, scope.detections, threshold).caught_elsewhere
     files = [*evaluation.files, *analysis.files, write_json_atomic(
         out / "eval" / "confidence.json",
         {"boxes": [p.to_dict() for p in box_curve], "parts": [p.to_dict() for p in part_curve]},
         force, indent=1)]
     report = val_report(evaluation.result.to_dict(), out / "analysis", threshold, how,
-                        box_curve, part_curve, model, facts)
+                        box_curve, part_curve, model, facts, elsewhere=elsewhere)
     files.append(report.write(out / "report.html", force))
-    files.append(write_json_atomic(out / "summary.json", _summary(evaluation, verdict, how),
-                                   force, indent=1))
+    files.append(write_json_atomic(out / "summary.json",
+                                   _summary(evaluation, verdict, how, elsewhere), force, indent=1))
     return ValidationRun(scope, evaluation, analysis, verdict, box_curve, part_curve,
-                         out / "report.html", tuple(files))
+                         out / "report.html", tuple(files), elsewhere)
 
 
-def _summary(evaluation: EvaluationRun, verdict: ThresholdPoint, how: str) -> dict[str, Any]:
+def _summary(evaluation: EvaluationRun, verdict: ThresholdPoint, how: str,
+             elsewhere: int) -> dict[str, Any]:
     result = evaluation.result
     return {"threshold": verdict.threshold, "threshold_source": how,
-            "scratched": verdict.scratched, "caught": verdict.caught, "clean": verdict.clean,
+            "scratched": verdict.scratched, "caught": verdict.caught,
+            "caught_elsewhere": elsewhere, "clean": verdict.clean,
             "rejected": verdict.rejected, "AP": result.value("AP"),
             "AP50": {g: result.value("AP", "0.50", group=g) for g in result.groups}}
 
@@ -141,12 +147,13 @@ def _summary(evaluation: EvaluationRun, verdict: ThresholdPoint, how: str) -> di
 def val_report(metrics: Mapping[str, Any], analysis_dir: Path | None, threshold: float,
                how: str, box_curve: Sequence[PRF1Point] = (),
                part_curve: Sequence[PRF1Point] = (), model: Path | None = None,
-               facts: Mapping[str, str] | None = None, title: str | None = None) -> Report:
+               facts: Mapping[str, str] | None = None, title: str | None = None,
+               elsewhere: int = 0) -> Report:
     """The summary-first report: verdicts and confusion matrix, P/R/F1 by confidence, the COCO
     table, per-group and per-band views, the part level, the worst photos, training curves."""
     n = sum(1 for _ in (metrics.get("part_level") or {}).get("photos", []))
     report = Report(title or f"scratchdet val: {n} photos at threshold {threshold:.4g}")
-    report.add_section("Summary", *summary_blocks(metrics, threshold, how))
+    report.add_section("Summary", *summary_blocks(metrics, threshold, how, elsewhere))
     report.add_section("Precision, recall and F1 by confidence",
                        *prf1_blocks(box_curve, part_curve, threshold))
     report.add_section("COCO metrics", *metrics_blocks(metrics))
