@@ -14,14 +14,16 @@ import argparse
 import json
 from pathlib import Path
 
+from scratchdet.evaluation.image_level import PartLevelResult, PhotoScore
 
-def part_scores(run: Path) -> dict[str, tuple[str, bool, float]]:
-    """Map file name -> (colour, scratched, score) from a run's ``eval/metrics.json``."""
+
+def part_scores(run: Path) -> dict[str, PhotoScore]:
+    """Map file name -> its part-level photo from a run's ``eval/metrics.json``."""
     path = run / "eval" / "metrics.json"
     if not path.is_file():
         raise SystemExit(f"{path}: missing (is the crossval run {run} finished?)")
-    photos = json.loads(path.read_text())["part_level"]["photos"]
-    return {p["file_name"]: (p["group"], bool(p["scratched"]), float(p["score"])) for p in photos}
+    part = PartLevelResult.from_dict(json.loads(path.read_text())["part_level"])
+    return {p.file_name: p for p in part.photos}
 
 
 def main() -> None:
@@ -29,22 +31,22 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     args = parser.parse_args()
     tables = [part_scores(run) for run in args.runs]
-    names = sorted(tables[0], key=lambda f: (tables[0][f][0], tables[0][f][1], f))
-    width = max(len(Path(f).stem) for f in names)
-    print(" " * (width + 16) + " ".join(f"{run.name[-14:]:>14}" for run in args.runs))
+    first = tables[0]
+    names = sorted(first, key=lambda f: (first[f].group, first[f].scratched, f))
+    width = max(len(Path(f).stem) for f in names) + 16
+    print(" " * width + " ".join(f"{run.name[-14:]:>14}" for run in args.runs))
     for name in names:
-        colour, scratched, _ = tables[0][name]
-        kind = "scratched" if scratched else "clean"
-        cells = " ".join(f"{t[name][2]:14.3f}" if name in t else f"{'-':>14}" for t in tables)
-        print(f"{Path(name).stem:<{width}} {colour:<5} {kind:<9} {cells}")
-    for colour in sorted({v[0] for v in tables[0].values()}):
+        kind = "scratched" if first[name].scratched else "clean"
+        cells = " ".join(f"{t[name].score:14.3f}" if name in t else f"{'-':>14}" for t in tables)
+        print(f"{Path(name).stem + ' ' + first[name].group:<{width - 10}} {kind:<9} {cells}")
+    for colour in sorted({p.group for p in first.values()}):
         for label, scratched, pick in (("max clean", False, max), ("min scratched", True, min)):
             values = [
-                pick([s for c, k, s in t.values() if c == colour and k == scratched], default=0.0)
+                pick((p.score for p in t.values() if (p.group, p.scratched) == (colour, scratched)),
+                     default=0.0)
                 for t in tables
             ]
-            cells = " ".join(f"{v:14.3f}" for v in values)
-            print(f"{colour + ' ' + label:<{width + 16}}{cells}")
+            print(f"{colour + ' ' + label:<{width}}" + " ".join(f"{v:14.3f}" for v in values))
 
 
 if __name__ == "__main__":
