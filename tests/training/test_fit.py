@@ -118,6 +118,28 @@ def test_ema_checkpoints_hold_the_averaged_weights(synthetic: Path, tmp_path: Pa
     assert not torch.equal(exported[key.removeprefix("model.")], raw[key])
 
 
+def test_ema_before_its_start_keeps_the_raw_weights_and_resumes(synthetic: Path,
+                                                                  tmp_path: Path) -> None:
+    cfg = dict(epochs=2, ema_decay=0.5, ema_start_step=2, val_every_n_epochs=1)
+    result = fit(tiny_config(tmp_path, synthetic, run_name="late", **cfg))  # 2 steps / epoch
+    ckpts = result.run_dir / "checkpoints"
+    before = torch.load(ckpts / "epoch000.ckpt", weights_only=False)
+    after = torch.load(ckpts / "epoch001.ckpt", weights_only=False)
+    assert "current_model_state" not in before  # Lightning's own callback stores its fresh copy
+    assert "current_model_state" in after and after["averaging_state"]["n_averaged"] == 2
+    # a resume from the plain checkpoint starts the average when due, from the raw weights
+    resumed = fit(tiny_config(tmp_path, synthetic, run_name=None, resume=ckpts / "epoch000.ckpt",
+                              **cfg))
+    again = torch.load(resumed.last_checkpoint, weights_only=False)
+    assert resumed.global_step == 4 and again["averaging_state"]["n_averaged"] == 2
+
+
+def test_ema_start_the_schedule_never_reaches_is_refused(synthetic: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"ema_start_step 2 is at or after the last of this "
+                       r"run's 2 training steps.*ema_start_step \(e.g. half the steps, 1\)"):
+        fit(tiny_config(tmp_path, synthetic, epochs=1, ema_decay=0.5, ema_start_step=2))
+
+
 @pytest.mark.parametrize("kind", ["missing", "folder", "text", "truncated", "foreign", "model"])
 def test_bad_resume_file_is_refused_before_anything_is_created(
     synthetic: Path, tmp_path: Path, kind: str

@@ -58,7 +58,8 @@ class TrainConfig(StrictConfig):
     min_lr: float = Field(1e-7, ge=0)
     grad_clip: float | None = Field(None, gt=0)
     # weight averaging: an exponential moving average (EMA) of the weights, updated after
-    # each step from ema_start_step on, is what validation sees and checkpoints hold
+    # each step from ema_start_step on, is what validation sees and checkpoints hold from
+    # then on (before: the raw weights; a start the schedule never reaches is refused)
     ema_decay: float | None = Field(None, gt=0, lt=1)  # None: off
     ema_start_step: int = Field(0, ge=0)
     # augmentation (train only)

@@ -4,8 +4,8 @@ A run folder ``<output_dir>/<run_name>/`` holds ``config.yaml``, ``checkpoints/`
 epoch, ``last.ckpt`` and ``best.ckpt`` by val bbox mAP), ``logs/{csv,tensorboard}/version_N/``
 (one version per session: a resumed run adds one),
 ``model.pt`` (the best weights, else the last, + config + class names) and ``metrics.json``.
-With ``ema_decay`` set, validation and every checkpoint use the moving average of the weights
-(Lightning's ``EMAWeightAveraging``; the raw weights stay in ``current_model_state``).
+With ``ema_decay`` set, validation and every checkpoint from ``ema_start_step`` on use the moving
+average of the weights (``training/ema.py``; the raw weights stay in ``current_model_state``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -30,6 +30,7 @@ from scratchdet.io import write_json_atomic, write_text_atomic
 from scratchdet.training.checkpoint import export_from_checkpoint
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.datamodule import DetectionDataModule
+from scratchdet.training.ema import LateStartEMA
 from scratchdet.training.module import MONITOR, DetectionModule
 
 #: Carries the generated run name to the other processes of a multi-process (DDP) run.
@@ -162,8 +163,7 @@ def _callbacks(cfg: TrainConfig, ckpt_dir: Path) -> list[Any]:
     )
     out: list[Any] = [epochs, best]
     if cfg.ema_decay is not None:  # checkpoints then hold the averaged weights
-        out.append(EMAWeightAveraging(decay=cfg.ema_decay,
-                                      update_starting_at_step=cfg.ema_start_step))
+        out.append(LateStartEMA(cfg.ema_decay, cfg.ema_start_step))
     if cfg.loggers:
         out += [LearningRateMonitor(logging_interval="step"), StepTimer()]
     return out
