@@ -120,8 +120,8 @@ def test_ema_checkpoints_hold_the_averaged_weights(synthetic: Path, tmp_path: Pa
 
 def test_ema_before_its_start_keeps_the_raw_weights_and_resumes(synthetic: Path,
                                                                   tmp_path: Path) -> None:
-    cfg = dict(epochs=2, ema_decay=0.5, ema_start_step=2, val_every_n_epochs=1)
-    result = fit(tiny_config(tmp_path, synthetic, run_name="late", **cfg))  # 2 steps / epoch
+    cfg = dict(epochs=2, ema_decay=0.5, val_every_n_epochs=1)  # 2 steps per epoch
+    result = fit(tiny_config(tmp_path, synthetic, run_name="late", **cfg))  # start 0.5 x 4 = 2
     ckpts = result.run_dir / "checkpoints"
     before = torch.load(ckpts / "epoch000.ckpt", weights_only=False)
     after = torch.load(ckpts / "epoch001.ckpt", weights_only=False)
@@ -136,7 +136,7 @@ def test_ema_before_its_start_keeps_the_raw_weights_and_resumes(synthetic: Path,
 
 def test_ema_start_the_schedule_never_reaches_is_refused(synthetic: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"ema_start_step 2 is at or after the last of this "
-                       r"run's 2 training steps.*ema_start_step \(e.g. half the steps, 1\)"):
+                       r"run's 2 training steps.*ema_start_fraction of the steps \(0.5: step 1\)"):
         fit(tiny_config(tmp_path, synthetic, epochs=1, ema_decay=0.5, ema_start_step=2))
 
 

@@ -58,10 +58,12 @@ class TrainConfig(StrictConfig):
     min_lr: float = Field(1e-7, ge=0)
     grad_clip: float | None = Field(None, gt=0)
     # weight averaging: an exponential moving average (EMA) of the weights, updated after
-    # each step from ema_start_step on, is what validation sees and checkpoints hold from
-    # then on (before: the raw weights; a start the schedule never reaches is refused)
+    # each step from its start on, is what validation sees and checkpoints hold from then on
+    # (before: the raw weights). The start is ema_start_fraction of the run's optimizer steps
+    # (0.5 of 3072: step 1536), or ema_start_step when set (refused past the last step)
     ema_decay: float | None = Field(None, gt=0, lt=1)  # None: off
-    ema_start_step: int = Field(0, ge=0)
+    ema_start_fraction: float = Field(0.5, ge=0, lt=1)
+    ema_start_step: int | None = Field(None, ge=0)
     # augmentation (train only)
     hflip_p: float = Field(0.5, ge=0, le=1)
     photometric: bool = True

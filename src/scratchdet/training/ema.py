@@ -2,10 +2,11 @@
 
 Lightning's ``EMAWeightAveraging`` copies the weights when fit begins and swaps that copy in
 for validation, for every checkpoint and at the end of training, whether or not it has been
-updated yet. With a late start (``ema_start_step`` > 0) every validation and epoch checkpoint
-before the start would hold the untrained weights, and a start the schedule never reaches
-would end the run with them. ``LateStartEMA`` uses the raw weights until the first update
-and refuses, when training starts, a start at or after the schedule's last step.
+updated yet. With a late start every validation and epoch checkpoint before the start would
+hold the untrained weights, and a start the schedule never reaches would end the run with
+them. ``LateStartEMA`` uses the raw weights until the first update, places the start at a
+fraction of the run's optimizer steps (so that it follows ``epochs`` and ``max_steps``) unless
+a step is given, and refuses a given step at or after the run's last one.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from scratchdet.config import ConfigError
 
 
 class LateStartEMA(EMAWeightAveraging):
-    """EMA of the weights from optimizer step ``start_step`` (0-based) on."""
+    """EMA of the weights from optimizer step ``start_step`` (0-based) on, or, when that is
+    None, from ``start_fraction`` of the run's optimizer steps on."""
 
-    def __init__(self, decay: float, start_step: int) -> None:
+    def __init__(self, decay: float, start_step: int | None, start_fraction: float = 0.5) -> None:
         super().__init__(decay=decay, update_starting_at_step=start_step)
-        self.start_step = start_step
+        self.start_step, self.start_fraction = start_step, start_fraction
 
     def started(self) -> bool:
         """True once the average holds at least one update (before: the raw weights count)."""
@@ -31,12 +33,15 @@ class LateStartEMA(EMAWeightAveraging):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         total = int(trainer.estimated_stepping_batches)
-        if self.start_step >= total:
+        if self.start_step is None:
+            self.update_starting_at_step = int(self.start_fraction * total)
+        elif self.start_step >= total:
             raise ConfigError(
                 f"ema_start_step {self.start_step} is at or after the last of this run's {total} "
                 "training steps: the average would never start and the run would end with the "
-                "untrained weights. Lower ema_start_step (e.g. half the steps, "
-                f"{total // 2}) or set ema_decay: null")
+                "untrained weights. Lower ema_start_step, leave it out to start at "
+                f"ema_start_fraction of the steps ({self.start_fraction}: step "
+                f"{int(self.start_fraction * total)}), or set ema_decay: null")
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.started():

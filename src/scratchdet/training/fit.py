@@ -4,8 +4,9 @@ A run folder ``<output_dir>/<run_name>/`` holds ``config.yaml``, ``checkpoints/`
 epoch, ``last.ckpt`` and ``best.ckpt`` by val bbox mAP), ``logs/{csv,tensorboard}/version_N/``
 (one version per session: a resumed run adds one),
 ``model.pt`` (the best weights, else the last, + config + class names) and ``metrics.json``.
-With ``ema_decay`` set, validation and every checkpoint from ``ema_start_step`` on use the moving
-average of the weights (``training/ema.py``; the raw weights stay in ``current_model_state``).
+With ``ema_decay`` set, validation and every checkpoint from the average's start on use the
+moving average of the weights (``training/ema.py``; the raw weights stay in
+``current_model_state``).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def _callbacks(cfg: TrainConfig, ckpt_dir: Path) -> list[Any]:
     )
     out: list[Any] = [epochs, best]
     if cfg.ema_decay is not None:  # checkpoints then hold the averaged weights
-        out.append(LateStartEMA(cfg.ema_decay, cfg.ema_start_step))
+        out.append(LateStartEMA(cfg.ema_decay, cfg.ema_start_step, cfg.ema_start_fraction))
     if cfg.loggers:
         out += [LearningRateMonitor(logging_interval="step"), StepTimer()]
     return out
