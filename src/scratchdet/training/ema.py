@@ -11,6 +11,7 @@ a step is given, and refuses a given step at or after the run's last one.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -32,6 +33,11 @@ class LateStartEMA(EMAWeightAveraging):
         return self._average_model is not None and int(self._average_model.n_averaged) > 0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if math.isinf(trainer.estimated_stepping_batches):
+            if self.start_step is None:
+                raise ConfigError("ema_start_fraction needs a run of known length (epochs or "
+                                  "max_steps over a sized dataset): set ema_start_step")
+            return
         total = int(trainer.estimated_stepping_batches)
         if self.start_step is None:
             self.update_starting_at_step = int(self.start_fraction * total)
