@@ -39,8 +39,8 @@ from scratchdet.training.fit import fit
 
 #: ``--set`` overrides of each schedule on top of the config file.
 SCHEDULES: dict[str, list[str]] = {
-    # half the config's schedule (16 x 64 steps of two 512 px tiles): ~8-10 min of training
-    # on 2 idle cores, so that the whole demo stays under 20 min.
+    # half the config's schedule (16 x 64 steps of two 512 px tiles): 6.4-8 min of training
+    # on 2 idle cores (29 and 27 Nov), so that the whole demo stays under 20 min.
     "short": ["epochs=16"],  # the EMA then starts at step 512 (cpu_fast.yaml: half the steps)
     # the config's own schedule (configs/cpu_fast.yaml: 48 epochs of the cascade with an EMA
     # of the weights over the second half, chosen by cross-validation, AP50 0.756 mean of

@@ -33,19 +33,17 @@ class LateStartEMA(EMAWeightAveraging):
         return self._average_model is not None and int(self._average_model.n_averaged) > 0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if math.isinf(trainer.estimated_stepping_batches):
-            if self.start_step is None:
+        total = trainer.estimated_stepping_batches  # inf for a run of unknown length
+        if self.start_step is None:
+            if math.isinf(total):
                 raise ConfigError("ema_start_fraction needs a run of known length (epochs or "
                                   "max_steps over a sized dataset): set ema_start_step")
-            return
-        total = int(trainer.estimated_stepping_batches)
-        if self.start_step is None:
             self.update_starting_at_step = int(self.start_fraction * total)
         elif self.start_step >= total:
             raise ConfigError(
-                f"ema_start_step {self.start_step} is at or after the last of this run's {total} "
-                "training steps: the average would never start and the run would end with the "
-                "untrained weights. Lower ema_start_step, leave it out to start at "
+                f"ema_start_step {self.start_step} is at or after the last of this run's "
+                f"{int(total)} training steps: the average would never start and the run would "
+                "end with the untrained weights. Lower ema_start_step, leave it out to start at "
                 f"ema_start_fraction of the steps ({self.start_fraction}: step "
                 f"{int(self.start_fraction * total)}), or set ema_decay: null")
 
