@@ -81,7 +81,7 @@ def test_demo_runs_every_step(tiny_sample: Path, tmp_path: Path) -> None:
     for title in ("Dataset", "Model", "Metrics", "Part level", "Worst photos"):
         assert f">{title}</h2>" in html, title
     assert html.index(">Dataset</h2>") < html.index(">Model</h2>") < html.index(">Metrics</h2>")
-    assert "lite0_cascade_fast" in html and "training loss" in html
+    assert "lite1_cascade_fast" in html and "training loss" in html
 
 
 def head_files(out: Path) -> dict[str, str]:

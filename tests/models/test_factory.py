@@ -16,6 +16,7 @@ SMALL: dict[str, dict[str, object]] = {
     "lite1_fpn_fast": {"pretrained": False},
     "lite2_fpn_fast": {"pretrained": False},
     "lite0_cascade_fast": {"pretrained": False},
+    "lite1_cascade_fast": {"pretrained": False},
     "lite0_fcos": {"pretrained": False},
     "faster_rcnn_r50_fpn": {"min_size": 128, "max_size": 160},
     "cascade_rcnn_x101_32x4d_fpn": {"min_size": 128, "max_size": 160},

@@ -134,7 +134,7 @@ def test_packaged_configs_load_from_any_folder(tmp_path: Path,
     monkeypatch.chdir(tmp_path)  # no configs/ folder here
     for name in ("configs/cpu_fast.yaml", "cpu_fast.yaml"):
         assert resolve_config(name) == PACKAGED_CONFIGS / "cpu_fast.yaml"
-        assert load_config(TrainConfig, name).model == "lite0_cascade_fast"
+        assert load_config(TrainConfig, name).model == "lite1_cascade_fast"
     own = tmp_path / "cpu_fast.yaml"  # a file of the user's own wins over the packaged one
     own.write_text("model: lite0_fcos\n")
     assert load_config(TrainConfig, "cpu_fast.yaml").model == "lite0_fcos"

