@@ -154,3 +154,18 @@ def test_final_model_carries_the_threshold_of_a_crossval(untrained_model: Path,
     plain = DemoResult(tmp_path / "out")  # --final without a pick: default kept, and said so
     _stamp(DemoSettings(tmp_path, tmp_path / "out", final=True), Path(model), plain, print)
     assert "keeps the default threshold 0.5" in plain.notes[0]
+
+
+def test_costly_pick_note_names_the_cost() -> None:
+    from scratchdet.demo.runner import costly_pick_note
+    from scratchdet.evaluation.image_level import ThresholdPoint
+
+    # the demo of 29 Nov: every scratched val part caught at 0.0876, every clean one rejected
+    note = costly_pick_note(ThresholdPoint(0.0876, caught=10, scratched=10, rejected=6, clean=6))
+    assert note is not None
+    assert note.startswith("the val pick 0.0876 catches 10/10 scratched val parts but rejects "
+                           "6/6 clean ones")
+    assert "--threshold-from" in note
+    assert costly_pick_note(ThresholdPoint(0.5, 10, 10, 3, 6)) is None  # half: no note
+    assert costly_pick_note(ThresholdPoint(0.5, 10, 10, 4, 6)) is not None
+    assert costly_pick_note(ThresholdPoint(0.5, 1, 1, 0, 0)) is None  # no clean part

@@ -12,6 +12,7 @@ from scratchdet.data.records import Dataset
 from scratchdet.demo import pipeline as steps
 from scratchdet.demo import sections
 from scratchdet.demo.pipeline import FINAL_NOTE, HEADLINE_GROUPS, DemoResult, DemoSettings
+from scratchdet.evaluation.image_level import ThresholdPoint
 from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL, threshold_from
 from scratchdet.io import write_json_atomic
 from scratchdet.report import Image, build_report
@@ -97,11 +98,25 @@ def _evaluate(s: DemoSettings, val: Dataset, model: Path, res: DemoResult) -> st
             res.headline[f"val_AP50_{g}_ci95"] = [round(cis[g].low, 3), round(cis[g].high, 3)]
     res.headline["val_AP_all"] = result.value("AP")
     pick = result.part_level.groups["all"].target if result.part_level else None
-    if pick is not None and pick.threshold is not None:  # for predict/serve --threshold-from
-        res.headline["verdict_threshold"] = pick.threshold
+    if pick is not None and pick.point is not None:  # for predict/serve --threshold-from
+        res.headline["verdict_threshold"] = pick.point.threshold
+        warning = costly_pick_note(pick.point)
+        if warning:
+            res.notes.append(warning)
     res.headline["val_photos"] = len(val)
     res.headline["predict_s_per_photo"] = pred["s_per_photo"]
     return evaluation.full_text
+
+
+def costly_pick_note(point: ThresholdPoint) -> str | None:
+    """A note when the val pick rejects more than half of the clean val parts (the faintest
+    scratched part sets it), else ``None``."""
+    if not point.clean or 2 * point.rejected <= point.clean:
+        return None
+    return (f"the val pick {point.threshold:.4g} catches {point.caught}/{point.scratched} "
+            f"scratched val parts but rejects {point.rejected}/{point.clean} clean ones (the "
+            "faintest scratched part sets it): give --threshold-from a cross-validation's eval/ "
+            "(demo --final or export) to ship a steadier threshold")
 
 
 def _report(s: DemoSettings, res: DemoResult, model: Path, run_dir: Path | None,
