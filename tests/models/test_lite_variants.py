@@ -57,12 +57,12 @@ def test_presets_and_their_errors() -> None:
 def test_lite1_cascade_preset_is_the_measured_override() -> None:
     # the cross-validation runs of docs/quality.md used lite1_fpn_fast + cascade: true
     torch.manual_seed(0)
-    preset = build_model("lite1_cascade_fast", pretrained=False).state_dict()
+    model = build_model("lite1_cascade_fast", pretrained=False)
     torch.manual_seed(0)
     override = build_model("lite1_fpn_fast", pretrained=False, cascade=True).state_dict()
+    preset = model.state_dict()
     assert list(preset) == list(override)
     assert all(torch.equal(preset[k], override[k]) for k in preset)
-    model = build_model("lite1_cascade_fast", pretrained=False)
     lite0 = build_model("lite0_cascade_fast", pretrained=False)
     # the deeper backbone only: Lite1 adds 764,672 parameters to the Lite0 cascade's 5,750,128
     assert sum(p.numel() for p in model.parameters()) == 6_514_800
