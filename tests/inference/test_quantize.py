@@ -3,6 +3,7 @@ the int8 export (``scratchdet export --int8 --calibrate``) on a tiny untrained m
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from typer.testing import CliRunner
 
-from scratchdet.artifact import read_onnx_spec
+from scratchdet.artifact import ARTIFACT_KEY, ModelSpec, onnx_metadata, read_onnx_spec
 from scratchdet.cli import app
 from scratchdet.inference.onnx_graph import fold_pads
 from scratchdet.inference.onnx_runtime import OnnxDetector
@@ -22,6 +23,8 @@ from scratchdet.inference.quantize import (
     KEEP_FLOAT,
     calibration_inputs,
     cpu_has_vnni,
+    int8_preset,
+    quantize_onnx,
     quantized_nodes,
 )
 from scratchdet.models.backbones import EvenSamePadConv2d, static_same_padding
@@ -106,7 +109,6 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def test_calibration_crops_lie_in_the_part_region(photos: list[Path]) -> None:
-    from scratchdet.artifact import ModelSpec
     from scratchdet.inference.predictor import TiledPredictor
 
     spec = ModelSpec("lite0_fpn_fast", ("scratch",), (1,), {})
@@ -204,3 +206,66 @@ def test_export_int8_says_when_this_cpu_gains_nothing(
                                       "--calibrate", str(photos[0].parent)])
     assert result.exit_code == 0, result.output
     assert ("this CPU has no VNNI" in result.output) is not vnni and out.is_file()
+
+
+def _spec(preset: str, **overrides: object) -> ModelSpec:
+    return ModelSpec(preset, ("scratch",), (1,), overrides)
+
+
+def test_int8_preset_reads_the_cascade_override() -> None:
+    assert int8_preset(_spec("lite0_fpn_fast", fpn_channels=16)) == "lite0_fpn_fast"
+    assert int8_preset(_spec("lite0_fpn_fast", cascade=True)) == "lite0_cascade_fast"
+    assert int8_preset(_spec("lite1_fpn_fast", cascade=True)) == "lite1_cascade_fast"
+    assert int8_preset(_spec("lite1_cascade_fast")) == "lite1_cascade_fast"
+    assert int8_preset(_spec("lite0_cascade_fast", cascade=False)) == "lite0_fpn_fast"
+    assert int8_preset(_spec("lite1_fpn_fast")) is None  # the one-stage Lite1: not measured
+    assert int8_preset(_spec("lite2_fpn_fast", cascade=True)) is None
+
+
+def test_export_int8_of_the_lite1_cascade_quantises_the_backbone_only(
+    photos: list[Path], tmp_path: Path
+) -> None:
+    # written as the cross-validation runs were: lite1_fpn_fast + cascade: true
+    from scratchdet.artifact import save_model
+    from scratchdet.models.factory import build_model
+
+    torch.manual_seed(0)
+    overrides = {"pretrained": False, "fpn_channels": 16, "score_thresh": 0.0, "cascade": True}
+    model = build_model("lite1_fpn_fast", **overrides)
+    spec = ModelSpec("lite1_fpn_fast", ("scratch",), (1,), overrides, tile_size=512,
+                     tile_overlap=128)
+    ckpt = save_model(tmp_path / "model.pt", model.state_dict(), spec)
+    out = tmp_path / "int8.onnx"
+    result = CliRunner().invoke(app, ["export", str(ckpt), "-o", str(out), "--int8",
+                                      "--calibrate", str(photos[0].parent),
+                                      "--trace-size", "256"])
+    assert result.exit_code == 0, result.output
+    _, graph = read_onnx_spec(out)
+    assert graph["int8"]["keep_float"] == KEEP_FLOAT["lite1_cascade_fast"]
+    graph_model = onnx.load(str(out))
+    quantized = {n.output[0] for n in graph_model.graph.node if n.op_type == "DequantizeLinear"}
+    convs = [n for n in graph_model.graph.node if n.op_type == "Conv"]
+    stride4 = [n for n in convs if re.search(KEEP_FLOAT["lite1_cascade_fast"], n.name)]
+    int8 = [n for n in convs if n.input[1] in quantized]
+    assert stride4 and not any(n.input[1] in quantized for n in stride4)
+    assert int8 and all("/backbone/" in n.name or "/rpn/head/" in n.name for n in int8)
+    qdq = [n for n in graph_model.graph.node if n.op_type in ("QuantizeLinear",
+                                                               "DequantizeLinear")]
+    assert qdq and not [n.name for n in qdq if "roi_heads" in n.name]  # box stages stay float
+    with Image.open(photos[1]) as im:
+        image = np.asarray(im.convert("RGB"))[150:750, 200:1000]
+    (found,) = OnnxDetector(out, threads=2)([image])
+    assert found.boxes.shape == (len(found.scores), 4) and len(found.scores) > 0
+
+
+def test_quantize_refuses_an_unmeasured_model_and_says_what_it_is(
+    tmp_path: Path, photos: list[Path]
+) -> None:
+    model = _pad_conv_graph()
+    entry = model.metadata_props.add()
+    entry.key, entry.value = ARTIFACT_KEY, onnx_metadata(_spec("lite2_fpn_fast", cascade=True), {})
+    source, out = tmp_path / "m.onnx", tmp_path / "int8.onnx"
+    onnx.save(model, str(source))
+    with pytest.raises(ValueError, match=r"not lite2_fpn_fast with \{'cascade': True\}"):
+        quantize_onnx(source, out, photos)
+    assert not out.exists()

@@ -22,8 +22,9 @@ def export(
     threshold_group: str = options.THRESHOLD_GROUP,
     int8: bool = typer.Option(
         False, "--int8", help="Quantise to int8 (static, calibrated on --calibrate photos; "
-        "layers at stride <= 4 stay float; model calls about 1.5x faster than float on a "
-        "CPU with VNNI; docs/speed.md)."),
+        "layers at stride <= 4 stay float; model calls about 1.4x faster than float on a "
+        "CPU with VNNI; measured for lite0_fpn_fast and the Lite0 and Lite1 cascades: "
+        "docs/speed.md)."),
     calibrate: list[str] | None = typer.Option(
         None, "--calibrate", metavar="SOURCE", help="With --int8: training photos, folders, "
         "globs or .txt lists to calibrate on (never the photos you evaluate on)."),
