@@ -10,19 +10,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from scratchdet.artifact import read_spec
+from scratchdet.artifact import read_onnx_spec, read_spec
 from scratchdet.cli import app
 from scratchdet.config import load_config
 from scratchdet.data.split import merge_present
 from scratchdet.evaluation.fold_pick import fold_pick
 from scratchdet.evaluation.image_level import PartLevelResult
 from scratchdet.training.config import TrainConfig
-from scratchdet.training.crossval import (
-    CrossValHeadline,
-    FoldFacts,
-    assign_folds,
-    fold_split,
-)
+from scratchdet.training.crossval import assign_folds, fold_split
+from scratchdet.training.crossval_outputs import CrossValHeadline, FoldFacts
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "cpu_fast.yaml"
 TRAIN, VALS = "white_DSC_0515.JPG", ("red_DSC_1135.JPG", "white_DSC_0440.JPG")
@@ -74,11 +70,11 @@ def test_fold_split_partitions_photos_and_boxes() -> None:
 
 def test_fold_facts_as_in_crossval_json() -> None:
     facts = FoldFacts(0, 16, 31, 8, 14, 0.78, 128, "fold0/model.pt", 2560, ("h",), 1.0, None,
-                      "fold0/runs/model/checkpoints/last.ckpt")
+                      "fold0/runs/model/checkpoints/last.ckpt", True)
     data = facts.to_dict()
     assert list(data) == ["fold", "train_photos", "train_boxes", "heldout_photos",
                           "heldout_boxes", "train_minutes", "steps", "model", "max_single",
-                          "tta", "scale", "mined_from", "resumed_from"]
+                          "tta", "scale", "mined_from", "resumed_from", "int8"]
     assert data["tta"] == ["h"] and data["mined_from"] is None
     assert FoldFacts.from_dict(json.loads(json.dumps(data))) == facts
     older = {k: data[k] for k in list(data)[:8]}  # a file from before max_single, tta, ...
@@ -206,6 +202,23 @@ def test_crossval_end_to_end_and_reuse(tiny_sample: Path, tmp_path: Path) -> Non
     assert flipped.exit_code == 0, flipped.output
     facts = json.loads((tmp_path / "cv5" / "crossval.json").read_text())["folds"]
     assert [f["tta"] for f in facts] == [["h"]] * 3 and {f["scale"] for f in facts} == {1.0}
+    # the int8 export each fold model would ship, calibrated on the fold's training photos
+    int8 = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
+                                    "--out", str(tmp_path / "cv-int8"), "--folds", "3",
+                                    "--fold", "0", "--reuse", str(out), "--int8",
+                                    "--bootstrap", "0"])
+    assert int8.exit_code == 0, int8.output
+    assert "fold 0: int8 export (" in int8.output and "on 2 training photos" in int8.output
+    (fact,) = json.loads((tmp_path / "cv-int8" / "crossval.json").read_text())["folds"]
+    assert fact["int8"] is True and fact["model"].endswith("fold0/model.int8.onnx")
+    _, graph = read_onnx_spec(fact["model"])
+    assert graph["int8"]["calibration"]["photos"] == 2 and "exported_from" in graph
+    assert not list((tmp_path / "cv-int8" / "fold0").glob(".*float.onnx"))  # no float copy
+    dets = json.loads((tmp_path / "cv-int8" / "oof.bbox.json").read_text())
+    assert dets and {fold_of_id[d["image_id"]] for d in dets} == {0}
+    alone = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
+                                     "--out", str(tmp_path / "cv-int8b"), "--int8"])
+    assert alone.exit_code == 2 and "give --reuse RUN" in alone.output
     bad = CliRunner().invoke(app, ["crossval", str(CONFIG), "--sample", str(tiny_sample),
                                    "--out", str(tmp_path / "cv6"), "--tta", "x"])
     assert bad.exit_code == 2 and "unknown flip 'x'" in bad.output

@@ -40,6 +40,9 @@ def crossval(
     reuse: Path | None = typer.Option(
         None, "--reuse", help="An earlier crossval --out folder: predict with its fold models, "
         "no training (compare prediction settings on the same models)."),
+    int8: bool = typer.Option(
+        False, "--int8", help="With --reuse: predict with each fold model's int8 export "
+        "(as export --int8), calibrated on the fold's training photos."),
     mine_from: Path | None = typer.Option(
         None, "--mine-from", help="An earlier crossval --out folder (same folds): each fold "
         "trains with the false boxes its model finds on the fold's training photos as hard "
@@ -79,7 +82,7 @@ def crossval(
                                 jobs=jobs, bootstrap=bootstrap, tta=flips,
                                 scale=scale, mine_from=mine_from,
                                 nested=nested_rule,
-                                red_polarity=red_polarity, resume=resume)
+                                red_polarity=red_polarity, resume=resume, int8=int8)
     try:
         res = run_crossval(settings, typer.echo)
     except (ConfigError, FileNotFoundError, ValueError) as err:

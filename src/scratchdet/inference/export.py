@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,20 @@ def export_checkpoint(
     model, spec = load_torch_model(checkpoint)
     facts = {"exported_from": str(checkpoint), **(extra or {})}
     return export_onnx(model, path, spec, trace_size, facts), spec
+
+
+def export_int8(checkpoint: str | Path, path: str | Path, photos: Sequence[str | Path],
+                trace_size: tuple[int, int] = (512, 512)) -> tuple[Path, dict[str, Any]]:
+    """Export the detector of ``checkpoint`` to ``path`` as int8 (:func:`export_checkpoint`,
+    then :func:`~scratchdet.inference.quantize.quantize_onnx` calibrated on ``photos``, its
+    training photos); (path, the int8 facts). No float file is left behind."""
+    from scratchdet.inference.quantize import quantize_onnx
+
+    path = Path(path)
+    float_path = path.with_name(f".{path.name}.float.onnx")
+    try:
+        export_checkpoint(checkpoint, float_path, trace_size)
+        facts = quantize_onnx(float_path, path, photos)
+    finally:
+        float_path.unlink(missing_ok=True)
+    return path, facts

@@ -151,14 +151,15 @@ def predict_for_evaluation(checkpoint: str | Path, photos: Sequence[Path],
                            tta: tuple[str, ...] = (), scale: float = 1.0,
                            nested: tuple[str, float, float] | None = None,
                            red_polarity: bool | None = None) -> list[PhotoResult]:
-    """Predict ``photos`` as validation does (torch, on the GPU when there is one; scores
-    from 0; the default fast path unless ``max_single`` says otherwise; red parts as the
-    spec says unless ``red_polarity``) and write the outputs (COCO results, verdicts at 0.5)
-    into ``out_dir``, overwriting."""
+    """Predict ``photos`` as validation does (torch, on the GPU when there is one, or ONNX
+    Runtime for an exported ``.onnx``; scores from 0; the default fast path unless
+    ``max_single`` says otherwise; red parts as the spec says unless ``red_polarity``) and
+    write the outputs (COCO results, verdicts at 0.5) into ``out_dir``, overwriting."""
     import torch
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    loaded = load_model(checkpoint, "torch", device)
+    onnx = Path(checkpoint).suffix == ".onnx"  # ONNX Runtime runs on the CPU here
+    device = "cuda" if torch.cuda.is_available() and not onnx else "cpu"
+    loaded = load_model(checkpoint, "onnx" if onnx else "torch", device)
     predictor = build_predictor(loaded, batch_size=2, score_threshold=0.0,
                                 max_single=max_single, tta=tta, scale=scale, nested=nested,
                                 red_polarity=red_polarity)

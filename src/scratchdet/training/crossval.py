@@ -10,6 +10,9 @@ pick a checkpoint: per-epoch validation is switched off and each fold keeps its 
 With ``mine_from`` (an earlier run, same folds) each fold first predicts its own training
 photos with that run's fold model and trains with the false boxes found as hard negatives
 (``tile_options.hard_negatives``): a second round that never looks at the held-out fold.
+With ``reuse`` and ``int8`` each fold predicts with the int8 export of the earlier run's fold
+model (``inference.quantize``), calibrated on the fold's own training photos: the quality of
+what ``scratchdet export --int8`` ships, out of fold.
 
 Output folder::
 
@@ -17,6 +20,7 @@ Output folder::
     folds.json                   file name -> fold
     run.json                     the settings the folds depend on (checked by --resume)
     fold<i>/train.json, heldout.json, runs/..., predict/, mined/ (with mine_from)
+    fold<i>/model.int8.onnx      with reuse and int8: the reused model's int8 export
     fold<i>/fold.json            a finished fold's facts and detections (kept by --resume)
     oof.bbox.json                out-of-fold detections of every photo (COCO results)
     eval/                        evaluator outputs (metrics.json, table, part level)
@@ -40,16 +44,18 @@ import torch
 from scratchdet.config import load_config, resolve_config
 from scratchdet.data.records import DEFAULT_COLOURS
 from scratchdet.data.split import merge_present, stratified_folds, subset_coco
-from scratchdet.evaluation.box_stats import BoxStats
-from scratchdet.evaluation.fold_pick import FoldPick
 from scratchdet.evaluation.verdict_threshold import DEFAULT_TARGET_RECALL
 from scratchdet.evaluation.workflow import EvaluationRun, evaluate_and_write
 from scratchdet.geometry.nested import KEEP, NestedRule, format_nested, parse_nested
+from scratchdet.inference.export import export_int8
 from scratchdet.inference.predictor import DEFAULT_MAX_SINGLE
 from scratchdet.inference.run import predict_for_evaluation
 from scratchdet.io import write_json_atomic, write_text_atomic
 from scratchdet.training.config import TrainConfig
 from scratchdet.training.crossval_outputs import (
+    CrossValHeadline,
+    CrossValResult,
+    FoldFacts,
     fold_wise_picks,
     operator_box_stats,
     stamp_fold_models,
@@ -114,84 +120,7 @@ class CrossValSettings:
     nested: NestedRule | None = None  # geometry.nested rule after the merge (None: the config's)
     red_polarity: bool | None = None  # red parts shown as white ones (None: as each model says)
     resume: bool = False  # continue the run in ``out`` (training.crossval_resume)
-
-
-@dataclass(frozen=True)
-class FoldFacts:
-    """One fold's run: its photos and boxes, its model and how it predicted."""
-
-    fold: int
-    train_photos: int
-    train_boxes: int
-    heldout_photos: int
-    heldout_boxes: int
-    train_minutes: float | None
-    steps: int | None
-    model: str
-    max_single: int | None = DEFAULT_MAX_SINGLE
-    tta: tuple[str, ...] = ()
-    scale: float = 1.0
-    mined_from: str | None = None
-    resumed_from: str | None = None  # the checkpoint an interrupted training went on from
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fold's entry of ``crossval.json``."""
-        return {**asdict(self), "tta": list(self.tta)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FoldFacts:
-        """A fold entry of ``crossval.json`` (keys added later take their defaults)."""
-        return cls(data["fold"], data["train_photos"], data["train_boxes"],
-                   data["heldout_photos"], data["heldout_boxes"], data["train_minutes"],
-                   data["steps"], data["model"], data.get("max_single", DEFAULT_MAX_SINGLE),
-                   tuple(data.get("tta") or ()), data.get("scale", 1.0),
-                   data.get("mined_from"), data.get("resumed_from"))
-
-
-@dataclass(frozen=True)
-class CrossValHeadline:
-    """The headline numbers of the pooled out-of-fold evaluation."""
-
-    ap50: dict[str, float]  # all / white / red (those present) -> pooled AP50
-    ap50_ci95: dict[str, list[float]]  # subgroup -> [low, high] (empty without bootstrap)
-    ap_all: float  # pooled AP 0.50:0.95 of all photos
-    photos: int
-    boxes: int
-    train_minutes_total: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``headline`` of ``crossval.json`` (keys ``oof_AP50_<group>``, ...)."""
-        out: dict[str, Any] = {f"oof_AP50_{g}": v for g, v in self.ap50.items()}
-        out.update({f"oof_AP50_{g}_ci95": list(ci) for g, ci in self.ap50_ci95.items()})
-        out.update(oof_AP_all=self.ap_all, photos=self.photos, boxes=self.boxes,
-                   train_minutes_total=self.train_minutes_total)
-        return out
-
-
-@dataclass(frozen=True)
-class CrossValResult:
-    """Per-fold facts, the pooled evaluation and its headline numbers."""
-
-    out: Path
-    folds: tuple[FoldFacts, ...]
-    headline: CrossValHeadline
-    evaluation: EvaluationRun
-    box_stats: tuple[BoxStats, ...] = ()
-    fold_picks: tuple[FoldPick, ...] = ()
-
-    @property
-    def text(self) -> str:
-        """The pooled table, part-level view, bootstrap intervals, box counts and the fold-wise
-        threshold picks, as printed."""
-        lines = [self.evaluation.full_text.rstrip("\n")]
-        lines += [f"boxes {b.text()}" for b in self.box_stats]
-        lines += [p.describe() for p in self.fold_picks]
-        return "\n".join(lines) + "\n"
-
-    def to_dict(self) -> dict[str, Any]:
-        """``crossval.json``: the headline, one entry per fold and the fold-wise picks."""
-        return {"headline": self.headline.to_dict(), "folds": [f.to_dict() for f in self.folds],
-                "fold_picks": [p.to_dict() for p in self.fold_picks]}
+    int8: bool = False  # with reuse: predict with each fold model's int8 export (quantize)
 
 
 def snapshot_config(s: CrossValSettings) -> CrossValSettings:
@@ -241,6 +170,8 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
             mined = _mine(s, fold_dir, train, Path(earlier[fold].model), fold, log)
             extra.append(f"tile_options.hard_negatives={mined}")
         model_path, minutes, steps = _train_fold(s, fold_dir, train, held, fold, log, extra)
+    if s.int8:
+        model_path = _int8_model(s, fold_dir, train, model_path, fold, log)
     photos, ids = _photos_and_ids(s.sample, held)
     results = predict_for_evaluation(model_path, photos, ids, fold_dir / "predict",
                                      s.max_single, s.tta, s.scale, s.nested, s.red_polarity)
@@ -252,7 +183,7 @@ def run_fold(s: CrossValSettings, coco: Mapping[str, Any], folds: Mapping[int, i
                       len(held["images"]), len(held["annotations"]), minutes, steps,
                       str(model_path), s.max_single, tuple(s.tta), s.scale,
                       None if s.mine_from is None else str(s.mine_from),
-                      None if ckpt is None else str(ckpt))
+                      None if ckpt is None else str(ckpt), s.int8)
     save_fold(fold_dir, facts.to_dict(), dets)
     log(f"fold {fold}: {len(dets)} detections on held-out photos")
     return facts, dets
@@ -273,6 +204,16 @@ def _mine(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any], model: 
     predict_for_evaluation(model, photos, ids, fold_dir / "mined", s.max_single,
                            nested=KEEP)  # every box, as mining was measured
     return fold_dir / "mined" / "results.bbox.json"
+
+
+def _int8_model(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any], model: Path,
+                fold: int, log: Log) -> Path:
+    """The int8 export of ``model``, calibrated on this fold's training photos."""
+    photos, _ = _photos_and_ids(s.sample, train)
+    path, facts = export_int8(model, fold_dir / "model.int8.onnx", photos)
+    log(f"fold {fold}: int8 export ({facts['nodes']} nodes, calibrated on {len(photos)} "
+        f"training photos): {path}")
+    return path
 
 
 def _train_fold(s: CrossValSettings, fold_dir: Path, train: Mapping[str, Any],
@@ -369,6 +310,9 @@ def run_crossval(s: CrossValSettings, log: Log = print) -> CrossValResult:
     chosen = list(range(s.folds) if s.only_folds is None else s.only_folds)
     if s.reuse is not None and s.mine_from is not None:
         raise ValueError("mine_from trains new models; it cannot go with reuse")
+    if s.int8 and s.reuse is None:
+        raise ValueError("--int8 predicts with the int8 export of a finished run's fold "
+                         "models: give --reuse RUN")
     source = s.reuse or s.mine_from  # same folds, a model for each
     earlier = None if source is None else reused_models(source, by_name, chosen)
     if s.resume:
