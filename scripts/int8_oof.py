@@ -12,6 +12,8 @@ of the 24 out-of-fold photos for both, and the verdicts at thresholds picked on 
 preset whose int8 was not measured yet (``quantize_onnx``'s ``keep_float``); ``--out``: keep
 each run's out-of-fold detections (``RUN_NAME.float.bbox.json``, ``.int8.bbox.json``).
 Measured 27 Nov (docs/speed.md): seed 111 float 0.666 / int8 0.655 AP50, seed 7 0.697 / 0.688.
+For a preset whose int8 is measured, ``scratchdet crossval --reuse RUN --int8`` does the same
+with the whole crossval table (it reproduced this script's seed-111 Lite1 cascade row).
 """
 
 from __future__ import annotations
