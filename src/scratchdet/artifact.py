@@ -334,3 +334,12 @@ def model_id(path: str | Path) -> str:
             digest.update(chunk)
     name = path.name if len(path.name) <= MAX_ID_NAME else path.name[:MAX_ID_NAME - 3] + "..."
     return f"{name}@{digest.hexdigest()[:12]}"
+
+
+def model_label(spec: ModelSpec, graph: Mapping[str, Any] | None = None) -> str:
+    """The model's name in benchmark lines: its preset, ``+ cascade`` when its overrides add
+    the box stages (``lite1_fpn_fast + cascade``), `` int8`` for a quantised export."""
+    name = spec.preset
+    if spec.overrides.get("cascade") is True and "cascade" not in name:
+        name += " + cascade"
+    return name + (" int8" if graph and "int8" in graph else "")

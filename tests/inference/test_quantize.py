@@ -256,6 +256,21 @@ def test_export_int8_of_the_lite1_cascade_quantises_the_backbone_only(
         image = np.asarray(im.convert("RGB"))[150:750, 200:1000]
     (found,) = OnnxDetector(out, threads=2)([image])
     assert found.boxes.shape == (len(found.scores), 4) and len(found.scores) > 0
+    bench = CliRunner().invoke(app, ["benchmark", str(out), str(photos[1]), "--repeat", "1",
+                                     "--warmup", "0", "--no-seed-baseline", "--out",
+                                     str(tmp_path / "bench")])
+    assert bench.exit_code == 0, bench.output
+    assert "scratchdet (lite1_fpn_fast + cascade int8, onnx)" in bench.output
+
+
+def test_model_label_names_the_cascade_override_and_int8() -> None:
+    from scratchdet.artifact import model_label
+
+    assert model_label(_spec("lite1_cascade_fast")) == "lite1_cascade_fast"
+    assert model_label(_spec("lite0_fpn_fast", cascade=True)) == "lite0_fpn_fast + cascade"
+    assert model_label(_spec("lite0_fpn_fast", cascade=False)) == "lite0_fpn_fast"
+    assert model_label(_spec("lite0_cascade_fast"), {"int8": {}}) == "lite0_cascade_fast int8"
+    assert model_label(_spec("lite0_fpn_fast"), {"opset": 17}) == "lite0_fpn_fast"
 
 
 def test_quantize_refuses_an_unmeasured_model_and_says_what_it_is(

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from scratchdet.artifact import ModelSpec
+from scratchdet.artifact import ModelSpec, model_label, read_onnx_spec
 from scratchdet.data.photos import collect_photos
 from scratchdet.inference.export import export_onnx
 from scratchdet.inference.load import LoadedModel, build_predictor, from_module, load_model
@@ -293,8 +293,8 @@ def _models(settings: BenchmarkSettings, workdir: Path) -> tuple[dict[str, Loade
             raise ValueError(f"{settings.checkpoint}: an ONNX file needs --runtime onnx or "
                              "openvino")
         out = {r: load_model(settings.checkpoint, r, threads=settings.threads) for r in runtimes}
-        spec = out[settings.runtime].spec
-        return out, spec.preset, {"weights": str(settings.checkpoint)}
+        spec, graph = read_onnx_spec(settings.checkpoint)
+        return out, model_label(spec, graph), {"weights": str(settings.checkpoint)}
     model, spec, info = _our_model(settings)
     out = {}
     path = None
@@ -307,7 +307,8 @@ def _models(settings: BenchmarkSettings, workdir: Path) -> tuple[dict[str, Loade
             path = export_onnx(model, workdir / "model.onnx", spec)
             info["export_s"] = time.perf_counter() - t
         out[runtime] = load_model(path, runtime, threads=settings.threads)
-    return out, spec.preset, info
+    return out, model_label(spec), info
+
 
 
 def _predictor(model: LoadedModel, settings: BenchmarkSettings) -> TiledPredictor:
