@@ -36,7 +36,7 @@ class FoldFacts:
     scale: float = 1.0
     mined_from: str | None = None
     resumed_from: str | None = None  # the checkpoint an interrupted training went on from
-    int8: bool = False  # predicted by the model's int8 export, calibrated on the fold's training
+    int8: bool = False  # predicted by its int8 export, calibrated on the fold's training photos
 
     def to_dict(self) -> dict[str, Any]:
         """The fold's entry of ``crossval.json``."""
