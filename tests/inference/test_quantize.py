@@ -18,11 +18,10 @@ from typer.testing import CliRunner
 from scratchdet.artifact import ARTIFACT_KEY, ModelSpec, onnx_metadata, read_onnx_spec
 from scratchdet.cli import app
 from scratchdet.inference.onnx_graph import fold_pads
-from scratchdet.inference.onnx_runtime import OnnxDetector
+from scratchdet.inference.onnx_runtime import OnnxDetector, cpu_has_vnni
 from scratchdet.inference.quantize import (
     KEEP_FLOAT,
     calibration_inputs,
-    cpu_has_vnni,
     int8_preset,
     quantize_onnx,
     quantized_nodes,
@@ -198,14 +197,23 @@ def test_export_int8_says_when_this_cpu_gains_nothing(
     untrained_model: Path, photos: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     vnni: bool,
 ) -> None:
-    import scratchdet.inference.quantize as quantize
+    import scratchdet.inference.load as load
+    import scratchdet.inference.onnx_runtime as onnx_runtime
 
-    monkeypatch.setattr(quantize, "cpu_has_vnni", lambda: vnni)
+    monkeypatch.setattr(onnx_runtime, "cpu_has_vnni", lambda: vnni)
     out = tmp_path / "int8.onnx"
     result = CliRunner().invoke(app, ["export", str(untrained_model), "-o", str(out), "--int8",
                                       "--calibrate", str(photos[0].parent)])
     assert result.exit_code == 0, result.output
     assert ("this CPU has no VNNI" in result.output) is not vnni and out.is_file()
+    # predict, serve and benchmark say it again when they load the int8 file (and only it)
+    monkeypatch.setattr(load, "cpu_has_vnni", lambda: vnni)
+    note = load.load_model(out, "onnx").note
+    assert (note is not None and "int8 model and this CPU has no VNNI" in note) is not vnni
+    float_file = tmp_path / "float.onnx"
+    assert CliRunner().invoke(app, ["export", str(untrained_model), "-o",
+                                    str(float_file)]).exit_code == 0
+    assert load.load_model(float_file, "onnx").note is None
 
 
 def _spec(preset: str, **overrides: object) -> ModelSpec:

@@ -67,7 +67,8 @@ def _calibration_photos(int8: bool, calibrate: list[str] | None) -> list[Path]:
 
 def _int8(path: Path, photos: list[Path]) -> str:
     """Quantise the float export at ``path`` in place; what was done, in words."""
-    from scratchdet.inference.quantize import cpu_has_vnni, quantize_onnx
+    from scratchdet.inference.onnx_runtime import cpu_has_vnni
+    from scratchdet.inference.quantize import quantize_onnx
 
     try:
         facts = quantize_onnx(path, path, photos)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchdet.artifact import TRAIN_EXTRA, ArtifactError, ModelSpec, model_id
-from scratchdet.inference.onnx_runtime import OnnxDetector
+from scratchdet.inference.onnx_runtime import OnnxDetector, cpu_has_vnni
 from scratchdet.inference.openvino_runtime import OpenVinoDetector
 from scratchdet.inference.predictor import Detector, TiledPredictor
 from scratchdet.structures import DEFAULT_MAX_SINGLE
@@ -86,7 +86,8 @@ def load_model(path: str | Path, runtime: str = "auto", device: str = "cpu",
             raise ValueError(f"runtime {runtime} runs on the CPU; use runtime torch for {device}")
         detector = (OnnxDetector(path, threads=threads) if runtime == "onnx"
                     else OpenVinoDetector(path, threads))
-        return LoadedModel(detector, detector.spec, runtime, "cpu", model_id(path))
+        return LoadedModel(detector, detector.spec, runtime, "cpu", model_id(path),
+                           _int8_note(path, detector))
     note = None
     if runtime == "onnx":
         if device != "cpu":
@@ -100,6 +101,14 @@ def load_model(path: str | Path, runtime: str = "auto", device: str = "cpu",
             note = (f"note: {path}: ONNX export failed ({type(err).__name__}: {err}); "
                     "running it with PyTorch")
     return _torch_model(path, device, threads, note)
+
+
+def _int8_note(path: Path, detector: Any) -> str | None:
+    """A note when an int8 export runs on a CPU without VNNI, where it gains nothing."""
+    if "int8" not in (getattr(detector, "graph", None) or {}) or cpu_has_vnni() is not False:
+        return None
+    return (f"note: {path} is an int8 model and this CPU has no VNNI (avx512_vnni, avx_vnni): "
+            "it runs no faster than the float export here (docs/speed.md)")
 
 
 def _torch_model(path: Path, device: str, threads: int | None, note: str | None) -> LoadedModel:

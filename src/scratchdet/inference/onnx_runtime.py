@@ -21,6 +21,20 @@ OUTPUT_NAMES = ("boxes", "scores", "labels")
 OPTIMIZATION_LEVELS = ("all", "extended", "basic", "none")
 
 
+def cpu_has_vnni(cpuinfo: str | Path = "/proc/cpuinfo") -> bool | None:
+    """Whether this CPU has VNNI int8 dot products (``avx512_vnni`` or ``avx_vnni`` among the
+    flags of ``cpuinfo``); None where that cannot be read (not Linux). Without VNNI, ONNX
+    Runtime's int8 convolutions run no faster than float (docs/speed.md)."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    flags = {f for line in text.splitlines() if line.startswith("flags") for f in line.split()}
+    if not flags:
+        return None
+    return bool(flags & {"avx512_vnni", "avx_vnni"})
+
+
 def to_chw_float(image: np.ndarray) -> np.ndarray:
     """``uint8[H, W, 3]`` -> contiguous ``float32[3, H, W]`` in [0, 1] (the graph's input)."""
     if image.ndim != 3 or image.shape[2] != 3:

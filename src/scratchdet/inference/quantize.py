@@ -55,20 +55,6 @@ QUANTIZED_OPS = ("Conv", "Clip", "Relu", "Add")
 _QUANTIZED_SCOPE = re.compile(r"/backbone/|/rpn/head/")
 
 
-def cpu_has_vnni(cpuinfo: str | Path = "/proc/cpuinfo") -> bool | None:
-    """Whether this CPU has VNNI int8 dot products (``avx512_vnni`` or ``avx_vnni`` among the
-    flags of ``cpuinfo``); None where that cannot be read (not Linux). Without VNNI, ONNX
-    Runtime's int8 convolutions run no faster than float (docs/speed.md)."""
-    try:
-        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    flags = {f for line in text.splitlines() if line.startswith("flags") for f in line.split()}
-    if not flags:
-        return None
-    return bool(flags & {"avx512_vnni", "avx_vnni"})
-
-
 def calibration_inputs(photos: Sequence[str | Path], spec: ModelSpec, crop: int = 768,
                        per_photo: int = 1, seed: int = 0) -> list[np.ndarray]:
     """``float32[3, h, w]`` model inputs for calibration: ``per_photo`` random crops of at most
