@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from scratchdet.artifact import ModelSpec, model_label, read_onnx_spec
+from scratchdet.artifact import ModelSpec, model_label
 from scratchdet.data.photos import collect_photos
 from scratchdet.inference.export import export_onnx
 from scratchdet.inference.load import LoadedModel, build_predictor, from_module, load_model
@@ -293,8 +293,9 @@ def _models(settings: BenchmarkSettings, workdir: Path) -> tuple[dict[str, Loade
             raise ValueError(f"{settings.checkpoint}: an ONNX file needs --runtime onnx or "
                              "openvino")
         out = {r: load_model(settings.checkpoint, r, threads=settings.threads) for r in runtimes}
-        spec, graph = read_onnx_spec(settings.checkpoint)
-        return out, model_label(spec, graph), {"weights": str(settings.checkpoint)}
+        loaded = out[settings.runtime]  # its detector read the file's spec and graph facts
+        label = model_label(loaded.spec, getattr(loaded.detector, "graph", None))
+        return out, label, {"weights": str(settings.checkpoint)}
     model, spec, info = _our_model(settings)
     out = {}
     path = None
@@ -308,7 +309,6 @@ def _models(settings: BenchmarkSettings, workdir: Path) -> tuple[dict[str, Loade
             info["export_s"] = time.perf_counter() - t
         out[runtime] = load_model(path, runtime, threads=settings.threads)
     return out, model_label(spec), info
-
 
 
 def _predictor(model: LoadedModel, settings: BenchmarkSettings) -> TiledPredictor:

@@ -103,9 +103,9 @@ def load_model(path: str | Path, runtime: str = "auto", device: str = "cpu",
     return _torch_model(path, device, threads, note)
 
 
-def _int8_note(path: Path, detector: Any) -> str | None:
+def _int8_note(path: Path, detector: OnnxDetector | OpenVinoDetector) -> str | None:
     """A note when an int8 export runs on a CPU without VNNI, where it gains nothing."""
-    if "int8" not in (getattr(detector, "graph", None) or {}) or cpu_has_vnni() is not False:
+    if "int8" not in detector.graph or cpu_has_vnni() is not False:
         return None
     return (f"note: {path} is an int8 model and this CPU has no VNNI (avx512_vnni, avx_vnni): "
             "it runs no faster than the float export here (docs/speed.md)")

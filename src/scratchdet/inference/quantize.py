@@ -51,6 +51,7 @@ CASCADE_OF: dict[str, str] = {
     "lite0_fpn_fast": "lite0_cascade_fast",
     "lite1_fpn_fast": "lite1_cascade_fast",
 }
+_ONE_STAGE_OF = {cascade: one for one, cascade in CASCADE_OF.items()}
 QUANTIZED_OPS = ("Conv", "Clip", "Relu", "Add")
 _QUANTIZED_SCOPE = re.compile(r"/backbone/|/rpn/head/")
 
@@ -87,7 +88,7 @@ def int8_preset(spec: ModelSpec) -> str | None:
     if cascade is True:
         name = CASCADE_OF.get(name, name)
     elif cascade is False:
-        name = {v: k for k, v in CASCADE_OF.items()}.get(name, name)
+        name = _ONE_STAGE_OF.get(name, name)
     return name if name in KEEP_FLOAT else None
 
 
