@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,10 @@ __all__ = ["DEFAULT_CPU_MODEL", "PRESETS", "build_model", "load_pretrained"]
 
 PretrainedArg = bool | str | Path
 LITE0_MEAN_STD: tuple[float, float] = (0.5, 0.5)
+#: RPN anchors of the Lite detectors: two sizes on each of P3-P5, ratios (height / width)
+#: 1:3, 1:1, 3:1, for 20-300 px scratches.
+LITE_ANCHOR_SIZES: tuple[tuple[int, ...], ...] = ((24, 40), (64, 96), (144, 224))
+LITE_ANCHOR_RATIOS: tuple[float, ...] = (0.33, 1.0, 3.0)
 
 
 def _finish(model: nn.Module, pretrained: PretrainedArg, name: str, builtin: bool) -> nn.Module:
@@ -78,6 +82,8 @@ def lite0_fpn_fast(
     roi_batch_size: int = 128,
     variant: str = "lite0",
     cascade: bool = False,
+    anchor_sizes: Sequence[Sequence[int]] = LITE_ANCHOR_SIZES,
+    anchor_ratios: Sequence[float] = LITE_ANCHOR_RATIOS,
 ) -> nn.Module:
     """CPU-fast two-stage detector: EfficientNet-Lite0 (ImageNet) + 64-channel FPN P3-P5.
 
@@ -90,11 +96,13 @@ def lite0_fpn_fast(
     ``cascade``: three box stages trained at IoU 0.5/0.6/0.7 (the seed's Cascade R-CNN
     settings, 2x256 FC heads) instead of one: boxes and scores that favour well-placed boxes
     (presets ``lite0_cascade_fast`` and ``lite1_cascade_fast``, the default).
+    ``anchor_sizes`` (one tuple per FPN level P3-P5, the same count on each) and
+    ``anchor_ratios`` (height / width): the RPN's anchors.
     """
     backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True,
                                    frozen_blocks=frozen_blocks, variant=variant)
     rpn = make_rpn(
-        fpn_channels, ((24, 40), (64, 96), (144, 224)), (0.33, 1.0, 3.0),
+        fpn_channels, anchor_sizes, anchor_ratios,
         pre_nms_train=1000, post_nms_train=600, pre_nms_test=500, post_nms_test=rpn_post_nms_test,
     )
     pool = FastMultiScaleRoIAlign(["0", "1", "2"], 7, 2)
