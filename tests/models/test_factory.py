@@ -121,3 +121,19 @@ def test_overrides_reach_the_model() -> None:
                         detections_per_img=7, fpn_channels=32)
     assert model.roi_heads.score_thresh == 0.3 and model.roi_heads.nms_thresh == 0.4
     assert model.roi_heads.detections_per_img == 7 and model.backbone.out_channels == 32
+
+
+def test_anchor_overrides_reach_the_rpn() -> None:
+    """Sizes per FPN level and ratios (as a YAML override gives them: lists) set the anchors;
+    the RPN head predicts one objectness per anchor; unequal counts per level are refused."""
+    sizes, ratios = [[24, 32, 48], [64, 96, 128], [160, 224, 320]], [0.25, 0.5, 1.0, 2.0, 4.0]
+    model = build_model("lite1_cascade_fast", pretrained=False, anchor_sizes=sizes,
+                        anchor_ratios=ratios)
+    generator = model.rpn.anchor_generator
+    assert generator.sizes == ((24, 32, 48), (64, 96, 128), (160, 224, 320))
+    assert generator.num_anchors_per_location() == [15, 15, 15]
+    assert model.rpn.head.cls_logits.out_channels == 15
+    default = build_model("lite1_cascade_fast", pretrained=False)
+    assert default.rpn.head.cls_logits.out_channels == 6
+    with pytest.raises(ValueError, match="same count per level"):
+        build_model("lite0_fpn_fast", pretrained=False, anchor_sizes=[[24], [64, 96], [144]])
