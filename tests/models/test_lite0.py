@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import timm
 import torch
 from matplotlib import cbook
@@ -59,13 +60,33 @@ def test_detector_backbone_is_pretrained_by_default() -> None:
                        state["blocks.3.0.conv_dw.weight"])
 
 
-def test_batch_norm_statistics_stay_frozen_in_training() -> None:
-    model = build_model("lite0_fpn_fast").train()
+def _bn_after_one_training_step(bn_stats: str, call_train: bool) -> tuple[bool, bool]:
+    """(training flag, running mean changed) of one backbone batch norm after one training
+    forward pass of a detector built with ``bn_stats``; ``call_train``: call ``.train()``
+    first (a Lightning fit does not)."""
+    model = build_model("lite0_fpn_fast", bn_stats=bn_stats)
+    if call_train:
+        model.train()
     bn = model.backbone.body.blocks[2][0].bn1
     before = bn.running_mean.clone()
-    assert not bn.training and not bn.weight.requires_grad
+    assert not bn.weight.requires_grad
     assert not model.backbone.body.conv_stem.weight.requires_grad  # stem frozen
     assert model.backbone.body.blocks[2][0].conv_pw.weight.requires_grad
     target = {"boxes": torch.tensor([[10.0, 10.0, 60.0, 40.0]]), "labels": torch.tensor([1])}
     model([torch.rand(3, 128, 128)], [target])
-    assert torch.equal(bn.running_mean, before)
+    return bn.training, not torch.equal(bn.running_mean, before)
+
+
+@pytest.mark.parametrize("call_train", [True, False])
+def test_frozen_batch_norm_statistics_stay_frozen_in_training(call_train: bool) -> None:
+    assert _bn_after_one_training_step("frozen", call_train) == (False, False)
+
+
+@pytest.mark.parametrize("call_train", [True, False])
+def test_batch_statistics_normalise_and_update_in_training(call_train: bool) -> None:
+    assert _bn_after_one_training_step("batch", call_train) == (True, True)
+
+
+def test_unknown_bn_stats_is_refused() -> None:
+    with pytest.raises(ValueError, match="bn_stats must be one of batch, frozen"):
+        Lite0Backbone(pretrained=False, bn_stats="sync")

