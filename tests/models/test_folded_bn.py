@@ -69,13 +69,28 @@ def test_folded_backbone_matches_timm_layers(frozen_body: Lite0Backbone) -> None
 
 
 def test_fold_follows_the_static_same_padding_of_the_export(frozen_body: Lite0Backbone) -> None:
-    fixed = copy.deepcopy(frozen_body).eval()
+    fixed = copy.deepcopy(frozen_body)
     assert static_same_padding(fixed) > 0  # Conv2dSame -> EvenSamePadConv2d
     x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        got = list(fixed(x).values())
-        want = _reference_features(frozen_body.eval(), x)
+        got = list(fixed.train()(x).values())  # training: the folded path
+        want = _reference_features(frozen_body, x)
     assert max(_rel(a, b) for a, b in zip(got, want, strict=True)) < 1e-5
+
+
+def test_eval_mode_runs_the_layers_themselves(frozen_body: Lite0Backbone) -> None:
+    """Hooks on the convolutions (the batched predictor masks inputs with them) still run."""
+    body = copy.deepcopy(frozen_body).eval()
+    calls: list[str] = []
+    body.blocks[3][0].conv_dw.register_forward_pre_hook(lambda m, i: calls.append("dw"))
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        got = list(body(x).values())
+        assert calls == ["dw"]
+        body.train()(x)  # folded: the hook is skipped
+        assert calls == ["dw"]
+        want = _reference_features(body, x)
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
 
 
 def test_batch_norm_in_training_mode_is_not_folded() -> None:

@@ -126,9 +126,9 @@ class Lite0Backbone(nn.Module):
     update, as for any ``nn.BatchNorm2d`` (what every recipe trained with from 25 Nov to 7 Dec:
     nothing put the modules in eval mode during a Lightning fit); ``"frozen"``: the ImageNet
     running statistics throughout, training included, as usual for detection fine-tuning, and
-    the batch norms folded into their convolutions (:mod:`scratchdet.models.folded_bn`; eval
-    mode folds in both). The modes are set when the backbone is built, so a fit that never
-    calls ``train()`` gets them too.
+    in training the batch norms folded into their convolutions
+    (:mod:`scratchdet.models.folded_bn`). Eval mode runs timm's layers in both. The modes are
+    set when the backbone is built, so a fit that never calls ``train()`` gets them too.
 
     Args:
         out_indices: timm stage indices to return (keys of ``LITE0_FEATURES``).
@@ -193,11 +193,15 @@ class Lite0Backbone(nn.Module):
     def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = conv_bn(self.conv_stem, self.bn1, x)  # batch norms folded: folded_bn.py
+        # Training with frozen statistics: batch norms folded (folded_bn.py). Otherwise timm's
+        # modules, so module hooks (models/batching.py), ONNX node names and int8's choice of
+        # nodes by name see the layers as they are.
+        fold = self.training and self.bn_stats == "frozen"
+        x = conv_bn(self.conv_stem, self.bn1, x) if fold else self.bn1(self.conv_stem(x))
         features: OrderedDict[str, Tensor] = OrderedDict()
         stage_of_index = {_lite0_last_block(i): i for i in self.out_indices}
         for stage, block in enumerate(self.blocks):
-            x = run_stage(block, x)
+            x = run_stage(block, x) if fold else block(x)
             if stage in stage_of_index:
                 features[str(len(features))] = x
         return features
