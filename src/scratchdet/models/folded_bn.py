@@ -3,8 +3,9 @@
 The Lite backbones keep every batch norm frozen (running statistics and affine), so each
 convolution followed by its batch norm is one affine map of the input: the convolution with
 its weight scaled per output channel, plus a bias. Computing that instead of the two layers
-skips a pass over every activation map in the forward and in the backward pass (two 512 px
-tiles through the Lite1 stages on 2 cores, forward + backward: 0.52 -> 0.38 s).
+skips a pass over every activation map in the forward and in the backward pass (a default
+training step with frozen statistics on 2 cores, 8 interleaved rounds of 10 steps: 0.596 s
+folded against 0.630 s unfolded).
 
 The modules and their state dict stay timm's (checkpoints load as before); the fold is
 recomputed at every call from the current weights (weight-sized work), so the gradient that
