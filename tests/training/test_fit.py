@@ -179,3 +179,17 @@ def test_bad_resume_file_is_refused_before_anything_is_created(
     assert f"{kind}.ckpt" in res.output and expected in res.output
     assert "expected a training checkpoint written by scratchdet train" in res.output
     assert not (tmp_path / "runs").exists()  # no run folder, no log folder
+
+
+@pytest.mark.parametrize(("bn_stats", "moved"), [("frozen", False), ("batch", True)])
+def test_a_fit_trains_the_batch_norm_statistics_as_configured(
+        synthetic: Path, tmp_path: Path, bn_stats: str, moved: bool) -> None:
+    """Lightning never calls train(): the mode set at construction is what a fit trains with."""
+    from scratchdet.models.backbones import lite0_imagenet_state_dict
+
+    cfg = tiny_config(tmp_path, synthetic, max_steps=1,
+                      model_overrides={"fpn_channels": 32, "bn_stats": bn_stats})
+    state = load_torch_model(fit(cfg).model_path)[0].state_dict()
+    imagenet = lite0_imagenet_state_dict()
+    key = "blocks.2.0.bn1.running_mean"
+    assert (not torch.equal(state[f"backbone.body.{key}"], imagenet[key])) == moved
