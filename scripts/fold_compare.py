@@ -21,18 +21,12 @@ from scratchdet.evaluation import evaluate
 from scratchdet.evaluation.box_stats import box_stats
 
 
-def fold_ids(run: Path, fold: int) -> set[int]:
-    """Image ids of the photos ``run`` held out in ``fold``."""
-    coco = json.loads((run / "train_val.json").read_text())
-    fold_of = json.loads((run / "folds.json").read_text())
-    return {im["id"] for im in coco["images"] if fold_of[im["file_name"]] == fold}
-
-
-def fold_row(run: Path, fold: int) -> str:
-    """One table row: ``run``'s fold ``fold`` on its own photos."""
+def fold_row(run: Path, fold: int, fold_of: dict[str, int]) -> str:
+    """One table row: ``run``'s fold ``fold`` on its own photos (``fold_of``: file -> fold)."""
     coco = json.loads((run / "train_val.json").read_text())
     record = json.loads((run / f"fold{fold}" / "fold.json").read_text())
-    gt = subset_coco(coco, fold_ids(run, fold))
+    gt = subset_coco(coco, {im["id"] for im in coco["images"]
+                            if fold_of[im["file_name"]] == fold})
     dets = record["detections"]
     r = evaluate(gt, dets, group_by="colour", part_level=True)
     ap50 = [r.value("AP", "0.50", group=g) for g in ("all", "white", "red")]
@@ -58,7 +52,7 @@ def main() -> None:
         if not all((run / f"fold{fold}" / "fold.json").is_file() for run in args.runs):
             continue
         for run in args.runs:
-            print(f"{fold:4d} {str(run)[-40:]:<40} {fold_row(run, fold)}")
+            print(f"{fold:4d} {str(run)[-40:]:<40} {fold_row(run, fold, folds_of[0])}")
 
 
 if __name__ == "__main__":

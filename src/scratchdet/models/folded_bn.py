@@ -35,8 +35,9 @@ def _conv_and_padding(conv: nn.Module, x: Tensor) -> tuple[nn.Conv2d, Tensor, tu
 
 def conv_bn(conv: nn.Module, bn: nn.Module, x: Tensor) -> Tensor:
     """``bn(conv(x))`` for a timm ``BatchNormAct2d`` in eval mode, as one convolution."""
-    if bn.training or not isinstance(bn, nn.BatchNorm2d) or getattr(conv, "padding_mode",
-                                                                     "zeros") != "zeros":
+    plain_conv = getattr(conv, "padding_mode", "zeros") == "zeros"
+    if bn.training or not isinstance(bn, nn.BatchNorm2d) or not hasattr(bn, "act") \
+            or not plain_conv:  # only a timm BatchNormAct2d has .act and .drop
         return bn(conv(x))
     inner, x, padding = _conv_and_padding(conv, x)
     scale = bn.weight * (bn.running_var + bn.eps).rsqrt()
