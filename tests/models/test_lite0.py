@@ -77,9 +77,17 @@ def _bn_after_one_training_step(bn_stats: str, call_train: bool) -> tuple[bool, 
     return bn.training, not torch.equal(bn.running_mean, before)
 
 
+@pytest.mark.parametrize("bn_stats", ["frozen", "domain"])
 @pytest.mark.parametrize("call_train", [True, False])
-def test_frozen_batch_norm_statistics_stay_frozen_in_training(call_train: bool) -> None:
-    assert _bn_after_one_training_step("frozen", call_train) == (False, False)
+def test_frozen_batch_norm_statistics_stay_frozen_in_training(
+        call_train: bool, bn_stats: str) -> None:
+    assert _bn_after_one_training_step(bn_stats, call_train) == (False, False)
+
+
+def test_only_domain_statistics_ask_a_fit_for_calibration() -> None:
+    asks = {mode: Lite0Backbone(pretrained=False, bn_stats=mode).needs_calibration
+            for mode in ("batch", "frozen", "domain")}
+    assert asks == {"batch": False, "frozen": False, "domain": True}
 
 
 @pytest.mark.parametrize("call_train", [True, False])

@@ -181,7 +181,8 @@ def test_bad_resume_file_is_refused_before_anything_is_created(
     assert not (tmp_path / "runs").exists()  # no run folder, no log folder
 
 
-@pytest.mark.parametrize(("bn_stats", "moved"), [("frozen", False), ("batch", True)])
+@pytest.mark.parametrize(("bn_stats", "moved"),
+                         [("frozen", False), ("batch", True), ("domain", True)])
 def test_a_fit_trains_the_batch_norm_statistics_as_configured(
         synthetic: Path, tmp_path: Path, bn_stats: str, moved: bool) -> None:
     """Lightning never calls train(): the mode set at construction is what a fit trains with."""
@@ -193,3 +194,19 @@ def test_a_fit_trains_the_batch_norm_statistics_as_configured(
     imagenet = lite0_imagenet_state_dict()
     key = "blocks.2.0.bn1.running_mean"
     assert (not torch.equal(state[f"backbone.body.{key}"], imagenet[key])) == moved
+
+
+def test_domain_statistics_are_estimated_once_and_then_kept(synthetic: Path, tmp_path: Path) -> None:
+    """bn_stats: domain: the statistics come from the calibration batches before step 1 and
+    training steps leave them (1 and 3 steps end with the same ones, unlike the weights)."""
+    states = []
+    for steps in (1, 3):
+        cfg = tiny_config(tmp_path / str(steps), synthetic, max_steps=steps,
+                          bn_calibration_batches=2,
+                          model_overrides={"fpn_channels": 32, "bn_stats": "domain"})
+        states.append(load_torch_model(fit(cfg).model_path)[0].state_dict())
+    key = "backbone.body.blocks.2.0.bn1"
+    assert torch.equal(states[0][f"{key}.running_mean"], states[1][f"{key}.running_mean"])
+    assert torch.equal(states[0][f"{key}.running_var"], states[1][f"{key}.running_var"])
+    conv = "backbone.body.blocks.2.0.conv_pw.weight"  # trainable: it moves
+    assert not torch.equal(states[0][conv], states[1][conv])

@@ -100,7 +100,8 @@ def lite0_fpn_fast(
     ``anchor_sizes`` (one tuple per FPN level P3-P5, the same count on each) and
     ``anchor_ratios`` (height / width): the RPN's anchors.
     ``bn_stats``: the backbone's batch norms in training, ``"batch"`` (each batch's statistics,
-    the measured recipes) or ``"frozen"`` (ImageNet statistics, folded: a faster step).
+    the measured recipes), ``"frozen"`` (ImageNet statistics, folded: a faster step) or
+    ``"domain"`` (as frozen, from statistics a fit first estimates on its training batches).
     """
     backbone = backbones.lite0_fpn(fpn_channels, pretrained=pretrained is True,
                                    frozen_blocks=frozen_blocks, variant=variant,
