@@ -16,6 +16,7 @@ import torch
 from scratchdet.artifact import ArtifactError
 from scratchdet.config import ConfigError
 from scratchdet.inference.torch_runtime import load_torch_model
+from scratchdet.models.backbones import Lite0Backbone
 from scratchdet.training.fit import fit
 
 from .training_helpers import tiny_config
@@ -196,7 +197,8 @@ def test_a_fit_trains_the_batch_norm_statistics_as_configured(
     assert (not torch.equal(state[f"backbone.body.{key}"], imagenet[key])) == moved
 
 
-def test_domain_statistics_are_estimated_once_and_then_kept(synthetic: Path, tmp_path: Path) -> None:
+def test_domain_statistics_are_estimated_once_and_then_kept(
+        synthetic: Path, tmp_path: Path) -> None:
     """bn_stats: domain: the statistics come from the calibration batches before step 1 and
     training steps leave them (1 and 3 steps end with the same ones, unlike the weights)."""
     states = []
@@ -210,3 +212,19 @@ def test_domain_statistics_are_estimated_once_and_then_kept(synthetic: Path, tmp
     assert torch.equal(states[0][f"{key}.running_var"], states[1][f"{key}.running_var"])
     conv = "backbone.body.blocks.2.0.conv_pw.weight"  # trainable: it moves
     assert not torch.equal(states[0][conv], states[1][conv])
+
+
+def test_lightnings_eval_mode_warning_is_hidden_only_for_frozen_norms() -> None:
+    from torch import nn
+
+    from scratchdet.training.fit import _only_frozen_norms_in_eval
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4), nn.Linear(4, 2))
+    assert not _only_frozen_norms_in_eval(net)  # all training: nothing to hide
+    net[1].eval()
+    assert _only_frozen_norms_in_eval(net)
+    net[2].eval()  # a layer left in eval by mistake: Lightning's warning stays
+    assert not _only_frozen_norms_in_eval(net)
+    body = Lite0Backbone(pretrained=False, bn_stats="domain")  # timm norms hold .act, .drop
+    assert _only_frozen_norms_in_eval(body)
+    assert not _only_frozen_norms_in_eval(Lite0Backbone(pretrained=False, bn_stats="batch"))

@@ -24,6 +24,7 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
 
 from scratchdet.artifact import ArtifactError, read_checkpoint
 from scratchdet.config import ConfigError, dump_config
@@ -203,8 +204,19 @@ def fit(cfg: TrainConfig) -> FitResult:
         if cfg.resume is not None:  # the run's own checkpoints are there: that is the point
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is "
                                     "not empty")
+        if _only_frozen_norms_in_eval(module):  # bn_stats frozen / domain: meant so
+            warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
         trainer.fit(module, datamodule=data, ckpt_path=cfg.resume)
     return _finish(trainer, callbacks, run_dir)
+
+
+def _only_frozen_norms_in_eval(module: nn.Module) -> bool:
+    """True when the modules in eval mode at the start are batch norms (and their parts)
+    that a backbone keeps frozen on purpose: Lightning's warning about them says nothing."""
+    in_norm = {id(sub) for m in module.modules() if isinstance(m, nn.BatchNorm2d)
+               for sub in m.modules()}
+    in_eval = [m for m in module.modules() if not m.training]
+    return bool(in_eval) and all(id(m) in in_norm for m in in_eval)
 
 
 def _finish(trainer: L.Trainer, callbacks: list[Any], run_dir: Path) -> FitResult:
