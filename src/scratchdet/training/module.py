@@ -9,7 +9,7 @@ the model spec (``checkpoint["scratchdet"]``, :mod:`scratchdet.artifact`), so th
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import lightning as L
@@ -95,8 +95,9 @@ class DetectionModule(L.LightningModule):
     def on_train_start(self) -> None:
         if self.trainer.global_step > 0:  # resumed: the checkpoint holds the statistics
             return
-        loader = self.trainer.datamodule.train_dataloader()  # type: ignore[attr-defined]
-        seen = calibrate_domain_statistics(self.model, loader, self.cfg.bn_calibration_batches)
+        datamodule = self.trainer.datamodule  # type: ignore[attr-defined]
+        seen = calibrate_domain_statistics(self.model, datamodule.train_dataloader,
+                                           self.cfg.bn_calibration_batches)
         if seen:
             rank_zero_info(f"batch-norm statistics (bn_stats: domain) estimated on {seen} "
                            "training batches")
@@ -161,17 +162,21 @@ class DetectionModule(L.LightningModule):
         checkpoint[ARTIFACT_KEY] = checkpoint_entry(spec)
 
 
-def calibrate_domain_statistics(model: nn.Module, loader: Iterable[Batch], batches: int) -> int:
+def calibrate_domain_statistics(
+    model: nn.Module, loader: Callable[[], Iterable[Batch]], batches: int
+) -> int:
     """Estimate the batch-norm statistics of every backbone of ``model`` that asks for it
-    (``needs_calibration``: ``bn_stats="domain"``) on the first ``batches`` of ``loader``,
-    as the detector's transform feeds them to it; returns the batches used (0: none asked)."""
+    (``needs_calibration``: ``bn_stats="domain"``) on the first ``batches`` of a fresh
+    ``loader()``, as the detector's transform feeds them to it; returns the batches used
+    (0: none asked, and no loader built). Under DDP each rank estimates on its own batches and
+    DDP's buffer broadcast hands rank 0's statistics to all at the first forward pass."""
     bodies = [m for m in model.modules() if getattr(m, "needs_calibration", False)]
     if not bodies:
         return 0
     device = next(model.parameters()).device
     inputs = []
     with torch.no_grad():
-        for (images, _, _), _ in zip(loader, range(batches), strict=False):
+        for (images, _, _), _ in zip(loader(), range(batches), strict=False):
             inputs.append(model.transform([im.to(device) for im in images])[0].tensors)
     for body in bodies:
         calibrate_batch_norms(body, inputs)
