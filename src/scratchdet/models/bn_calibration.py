@@ -13,19 +13,17 @@ in eval mode; here the batch norms are switched one by one and restored afterwar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
 
 
-def calibrate_batch_norms(
-    model: nn.Module, batches: Iterable[Tensor], forward: Callable[[Tensor], object] | None = None
-) -> int:
+def calibrate_batch_norms(model: nn.Module, batches: Iterable[Tensor]) -> int:
     """Replace the running statistics of every ``nn.BatchNorm2d`` in ``model`` by their
     averages over ``batches`` (equal weight per batch), without gradients.
 
-    ``forward(batch)`` runs the model (default ``model(batch)``). Each batch norm's momentum
+    Each batch is one call ``model(batch)``. Each batch norm's momentum
     and training flag are restored afterwards; nothing else changes (affine terms, other
     layers' modes). Returns the number of batches seen.
 
@@ -43,7 +41,7 @@ def calibrate_batch_norms(
     try:
         with torch.no_grad():
             for batch in batches:
-                (forward or model)(batch)
+                model(batch)
                 seen += 1
     finally:
         for m, (momentum, training, mean, var, count) in zip(norms, saved, strict=True):
